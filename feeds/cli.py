@@ -1,0 +1,143 @@
+"""The ``feeds`` command: parse options, call one function, print one summary line.
+
+User mistakes arrive here as FeedsError and leave as one line on stderr and
+an exit code (1 failure, 2 usage or config); anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from feeds import __version__
+from feeds.errors import FeedsError
+
+MAX_SIMILAR_WARNINGS = 5
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Settings file. Default: ./config.yaml if it exists.",
+)
+site_option = click.option(
+    "--site",
+    "site_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The Jekyll site folder (holds _config.yml and _posts/). Overrides site_dir.",
+)
+
+
+def run(function, *args, **kwargs):
+    """Call a command's function and turn a FeedsError into one line and an exit code."""
+    try:
+        return function(*args, **kwargs)
+    except FeedsError as exc:
+        if click.get_current_context().find_root().params.get("debug"):
+            raise
+        for line in str(exc).splitlines():
+            click.echo(f"error: {line}", err=True)
+        sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="feeds")
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+def main(debug: bool) -> None:
+    """Per-category RSS and Atom feeds and a daily email digest for a Jekyll site.
+
+    \b
+    Example:
+      feeds build --site examples/site --output public/feeds
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s"
+    )
+
+
+@main.command()
+@site_option
+@config_option
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder the feeds are written to. Overrides output.",
+)
+@click.option("--future", is_flag=True, help="Include posts dated in the future.")
+@click.option(
+    "--strict", is_flag=True, help="Treat any warning as an error: exit 1, write nothing."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every warning, not just the first few.")
+def build(
+    site_dir: Path | None,
+    config_path: Path | None,
+    output: Path | None,
+    future: bool,
+    strict: bool,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Write per-category RSS and Atom feeds of a Jekyll site.
+
+    \b
+    Example:
+      feeds build --site examples/site --output public/feeds
+    """
+    from feeds.build import build as build_feeds
+    from feeds.config import load_settings
+
+    started = time.perf_counter()
+    settings = run(load_settings, config_path, site_dir=site_dir, output=output)
+    track = progress_tracker() if not quiet and sys.stderr.isatty() else None
+    report = run(
+        build_feeds, settings, now=datetime.now(UTC), future=future, strict=strict, track=track
+    )
+    if not quiet:
+        print_warnings([str(p) for p in report.problems], verbose=verbose)
+        seconds = time.perf_counter() - started
+        click.echo(
+            f"{report.posts} posts read, {report.skipped} skipped, {report.written} feeds written, "
+            f"{report.unchanged} unchanged in {seconds:.2f}s"
+        )
+    if strict and report.problems:
+        sys.exit(1)
+
+
+def print_warnings(lines: Sequence[str], *, verbose: bool) -> None:
+    """Print each warning once; collapse long runs of the same kind after a few."""
+    shown: Counter[str] = Counter()
+    hidden: Counter[str] = Counter()
+    for line in lines:
+        kind = warning_kind(line)
+        if verbose or shown[kind] < MAX_SIMILAR_WARNINGS:
+            shown[kind] += 1
+            click.echo(line, err=True)
+        else:
+            hidden[kind] += 1
+    for kind, count in hidden.items():
+        click.echo(f"... and {count} more like '{kind}' (-v shows all)", err=True)
+
+
+def warning_kind(line: str) -> str:
+    """The reason without the file name and quoted values, to group similar warnings."""
+    reason = line.split(": ", 1)[-1]
+    return reason.split(" (", 1)[0].split(";", 1)[0].split(" '", 1)[0]
+
+
+def progress_tracker():
+    from rich.progress import Progress
+
+    def track(items: Sequence[Path], label: str) -> Iterable[Path]:
+        with Progress(transient=True) as progress:
+            yield from progress.track(items, description=label)
+
+    return track

@@ -1,0 +1,339 @@
+"""Read a Jekyll ``_posts/`` folder into ``Post`` values, the way Jekyll reads it.
+
+One bad file never raises out of here: it becomes a ``PostProblem`` naming the
+file and the reason, and every other post is still read. Where the real data
+is sloppy but the intent is clear (a blank line before the opening ``---``, a
+date YAML leaves as a string) we are forgiving; where Jekyll would not publish
+a page at all (a file name without a date) we skip, because a feed entry must
+link to a page that exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+from feeds.config import Site, parse_author
+from feeds.permalink import MARKDOWN_EXTENSIONS, placeholders, post_path, template_for
+from feeds.post import Post, PostProblem
+
+log = logging.getLogger(__name__)
+
+FILENAME = re.compile(r"^(\d{2,4}-\d{1,2}-\d{1,2})-(.*)(\.[^.]+)$")
+DATE_TEXT = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_HANDLER = YAMLHandler()
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class BadPost(Exception):
+    """Why one file cannot become a post. Never leaves this module."""
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What reading a site gave: the posts and every problem, in file order."""
+
+    posts: list[Post]
+    problems: list[PostProblem]
+    excluded: int  # unpublished or future-dated: left out on purpose, not a problem
+
+
+def post_files(posts_dir: Path) -> list[Path]:
+    """Every file Jekyll would consider under ``_posts/``, in a stable order.
+
+    Like Jekyll's EntryFilter, names starting with '.', '_' or '#' and backup
+    files ending in '~' are not posts.
+    """
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(posts_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_", "#")))
+        for name in sorted(files):
+            if not name.startswith((".", "_", "#")) and not name.endswith("~"):
+                found.append(Path(folder, name))
+    return found
+
+
+def collect(
+    site: Site,
+    posts_dir: Path,
+    *,
+    now: datetime,
+    future: bool = False,
+    files: Iterable[Path] | None = None,
+) -> Collected:
+    """Read every post file; the problems come back as values, not exceptions."""
+    posts: list[Post] = []
+    problems: list[PostProblem] = []
+    excluded = 0
+    for item in read_posts(site, posts_dir, files if files is not None else post_files(posts_dir)):
+        if isinstance(item, PostProblem):
+            problems.append(item)
+        elif item is None or (item.date > now and not future):
+            excluded += 1
+        else:
+            posts.append(item)
+    return Collected(posts, problems, excluded)
+
+
+def read_posts(
+    site: Site, posts_dir: Path, files: Iterable[Path]
+) -> Iterator[Post | PostProblem | None]:
+    """Yield a Post, a PostProblem, or None for an unpublished post, for each file."""
+    for path in files:
+        warnings: list[str] = []
+        try:
+            post = read_post(site, posts_dir, path, warnings)
+        except BadPost as exc:
+            yield PostProblem(str(path), f"skipped: {exc}", skipped=True)
+            continue
+        for warning in warnings:
+            yield PostProblem(str(path), warning, skipped=False)
+        yield post
+
+
+def read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadPost(f"cannot read the file ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise BadPost(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+def split_front_matter(text: str) -> tuple[str, str] | None:
+    """(front matter, body), or None when the file has no front matter.
+
+    python-frontmatter's YAML handler, which, unlike Jekyll, also accepts
+    blank lines before the opening ``---``, as the real site's posts need.
+    """
+    text = text.lstrip("\r\n\t ")
+    if not _HANDLER.detect(text):
+        return None
+    try:
+        front, body = _HANDLER.split(text)
+    except ValueError:
+        return None
+    return front, body.lstrip("\r\n")
+
+
+def read_body(post: Post) -> str:
+    """The Markdown or HTML under the front matter, for a post that is being rendered."""
+    parts = split_front_matter(read_text(post.path))
+    return parts[1] if parts else ""
+
+
+def load_front_matter(front: str) -> dict[str, Any]:
+    try:
+        data = yaml.load(front, Loader=_SAFE_LOADER)
+    except yaml.constructor.ConstructorError as exc:
+        tag = getattr(exc, "problem", "") or ""
+        found = re.search(r"tag '([^']*)'", tag)
+        name = found.group(1).replace("tag:yaml.org,2002:", "!!") if found else "an unknown tag"
+        raise BadPost(f"front matter uses the YAML tag {name}, which is not allowed") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise BadPost(f"front matter is not valid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadPost(f"front matter is a {type(data).__name__}, not a mapping of keys")
+    return data
+
+
+def parse_date(value: Any, tz: ZoneInfo) -> datetime | None:
+    """A timezone-aware datetime from what YAML gave; None when it is not a date.
+
+    PyYAML turns ``2021-12-08 10:46:18`` into a naive datetime (the site's zone
+    applies), ``2022-05-24`` into a date (midnight in the site's zone), and
+    leaves ``2022-05-24 20:51:19 +0800`` a string, so strings are parsed too.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), tzinfo=tz)
+    if not isinstance(value, str):
+        return None
+    match = DATE_TEXT.match(value.strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+        )
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=parse_offset(offset) if offset else tz)
+
+
+def parse_offset(text: str) -> timezone:
+    if text == "Z":
+        return UTC
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def as_names(value: Any, *, split: bool) -> list[str]:
+    """Jekyll's reading of category/tag values: a list, or a string split on whitespace."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split() if split else [value]
+    if isinstance(value, list | tuple):
+        names: list[str] = []
+        for item in value:
+            names.extend(as_names(item, split=False))
+        return names
+    return [str(value)]
+
+
+def jekyll_categories(data: dict[str, Any]) -> tuple[str, ...]:
+    """Jekyll's Document#populate_categories: ``categories`` split, plus ``category``."""
+    plural = as_names(data.get("categories"), split=True)
+    singular = as_names(data["category"], split=False) if "category" in data else plural
+    return tuple(dict.fromkeys(name for name in plural + singular if name != ""))
+
+
+def jekyll_tags(data: dict[str, Any]) -> tuple[str, ...]:
+    """Utils.pluralized_array_from_hash(data, 'tag', 'tags')."""
+    if "tag" in data and data["tag"] is not None:
+        return tuple(dict.fromkeys(as_names(data["tag"], split=False)))
+    return tuple(dict.fromkeys(as_names(data.get("tags"), split=True)))
+
+
+def titleize(slug: str) -> str:
+    """Jekyll's Utils.titleize_slug: 'my-first-post' -> 'My First Post'."""
+    return " ".join(word[:1].upper() + word[1:].lower() for word in slug.split("-"))
+
+
+def clean_line(text: str) -> str:
+    """A one-line value: whitespace runs (newlines included) become one space."""
+    return " ".join(text.split())
+
+
+def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> Post | None:
+    """One file to one Post; None when it says ``published: false``; BadPost when unusable."""
+    match = FILENAME.match(path.name)
+    if not match:
+        raise BadPost("file name is not YYYY-MM-DD-title.ext, so Jekyll does not publish it")
+    name_date, name_slug, extension = match.groups()
+    text = read_text(path)
+    if not text.strip():
+        raise BadPost("the file is empty")
+    parts = split_front_matter(text)
+    if parts is None:
+        raise BadPost("no front matter (a post starts with a line '---')")
+    data = load_front_matter(parts[0])
+    if data.get("published") is False:
+        return None
+
+    moment = resolve_date(data, name_date, site.timezone, warnings)
+    url_moment = jekyll_url_date(data.get("date"), moment)
+    slug = str(data["slug"]) if data.get("slug") not in (None, "") else name_slug.rstrip(".")
+    title = clean_line(str(data.get("title") or ""))
+    if not title:
+        title = titleize(slug)
+        warnings.append(f"no title; using {title!r} from the file name, as Jekyll does")
+    try:
+        author = parse_author(data.get("author")) or site.author
+    except ValueError as exc:
+        warnings.append(f"author: {exc}; using the site's author")
+        author = site.author
+    categories = jekyll_categories(data)
+    relative = path.relative_to(posts_dir).with_suffix("").as_posix()
+    values = placeholders(
+        date=url_moment.astimezone(site.timezone),
+        slug=slug,
+        categories=categories,
+        extension=extension,
+        name=path.stem,
+        relative=relative,
+    )
+    template = str(data["permalink"]) if data.get("permalink") else template_for(site.permalink)
+    try:
+        url_path = post_path(template, values)
+    except ValueError as exc:
+        raise BadPost(f"permalink: {exc}") from None
+    return Post(
+        path=path,
+        source=str(path),
+        slug=slug,
+        title=title,
+        date=moment,
+        categories=categories,
+        tags=jekyll_tags(data),
+        url=site.absolute(url_path),
+        author=author,
+        is_markdown=extension.lower() in MARKDOWN_EXTENSIONS,
+    )
+
+
+def jekyll_url_date(value: Any, moment: datetime) -> datetime:
+    """The instant Jekyll files the page under, which is not always the post's real time.
+
+    Ruby's YAML reads a timestamp without an offset (``2021-12-08 20:00:00``)
+    as UTC, so Jekyll puts that post's page under the next day in Shanghai.
+    Readers should see the time the author meant (the site's zone), but the
+    link must point where the page really is.
+    """
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return moment
+
+
+def resolve_date(
+    data: dict[str, Any], name_date: str, tz: ZoneInfo, warnings: list[str]
+) -> datetime:
+    """The front matter's date wins over the file name's, as in Jekyll."""
+    from_name = parse_date(name_date, tz)
+    if from_name is None:
+        # Jekyll reads '2021-1-5' as well as '2021-01-05'.
+        y, m, d = (int(part) for part in name_date.split("-"))
+        try:
+            from_name = datetime(y, m, d, tzinfo=tz)
+        except ValueError:
+            from_name = None
+    if "date" in data and data["date"] is not None:
+        from_front = parse_date(data["date"], tz)
+        if from_front is not None:
+            return from_front
+        if from_name is None:
+            raise BadPost(
+                f"no usable date: front matter date {data['date']!r} is not a date "
+                f"and the file name's date {name_date!r} is not a calendar date"
+            )
+        warnings.append(
+            f"date {data['date']!r} is not a date; using {name_date} from the file name"
+        )
+        return from_name
+    if from_name is None:
+        raise BadPost(f"no usable date: {name_date!r} in the file name is not a calendar date")
+    return from_name

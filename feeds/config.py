@@ -1,0 +1,317 @@
+"""config.yaml and the Jekyll site's _config.yml: the only place settings are parsed and checked.
+
+Every problem is reported, each on its own line, naming the file and the key,
+so an operator fixes a config in one round instead of one error at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from feeds.errors import ConfigError
+from feeds.permalink import check_permalink
+
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+def parse_site_url(value: str) -> str:
+    """An absolute http(s) URL without a trailing slash; raises ValueError if it is not one."""
+    parts = urlsplit(str(value).strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in parts.netloc:
+        raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"expected a URL without query or fragment, got {value!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """An IANA zone such as Asia/Shanghai; raises ValueError naming the bad value."""
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai)"
+        ) from None
+
+
+def parse_baseurl(value: str) -> str:
+    """Jekyll's baseurl: '' or '/path' without a trailing slash."""
+    value = str(value or "").strip().strip("/")
+    return f"/{value}" if value else ""
+
+
+def parse_author(value: Any) -> str | None:
+    """Jekyll accepts ``author: Name`` and ``author: {name: Name, email: ...}``."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        name = value.get("name")
+        if not name:
+            raise ValueError("expected a name or a mapping with a 'name'")
+        return str(name)
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ValueError(f"expected a name, got {type(value).__name__}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteOptions(_Strict):
+    """Overrides for the site metadata read from _config.yml."""
+
+    url: str | None = None
+    baseurl: str | None = None
+    title: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    author: str | None = None
+    permalink: str | None = None
+    description: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else parse_site_url(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_timezone(value)
+        return value
+
+    @field_validator("permalink")
+    @classmethod
+    def _permalink(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_permalink(value)
+        return value
+
+
+class CategoryOptions(_Strict):
+    title: str | None = None
+
+
+class FeedOptions(_Strict):
+    limit: int = Field(20, ge=1, le=10_000)
+    formats: list[Literal["atom", "rss"]] = Field(
+        default_factory=lambda: ["atom", "rss"], min_length=1
+    )
+    tags: bool = False
+    categories: dict[str, CategoryOptions] = Field(default_factory=dict)
+    summary_length: int = Field(140, ge=20, le=5_000)
+    category_page: str | None = None
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else parse_site_url(value)
+
+    @field_validator("formats")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("category_page")
+    @classmethod
+    def _page(cls, value: str | None) -> str | None:
+        if value is not None and "{name}" not in value:
+            raise ValueError("expected a path containing {name}, e.g. /category/{name}.html")
+        return value
+
+
+class ConfigFile(_Strict):
+    """The shape of config.yaml. Unknown keys are errors, never ignored."""
+
+    site_dir: Path | None = None
+    output: Path | None = None
+    state_dir: Path | None = None
+    site: SiteOptions = Field(default_factory=SiteOptions)
+    feeds: FeedOptions = Field(default_factory=FeedOptions)
+
+
+@dataclass(frozen=True)
+class Site:
+    """The site as feeds see it: _config.yml with config.yaml's overrides applied."""
+
+    url: str
+    baseurl: str
+    title: str
+    language: str | None
+    timezone: ZoneInfo
+    author: str | None
+    permalink: str
+    description: str | None
+
+    @property
+    def root(self) -> str:
+        """The site's home page, e.g. https://finews.withounder.com/."""
+        return f"{self.url}{self.baseurl}/"
+
+    def absolute(self, path: str) -> str:
+        """An absolute URL for a site path such as /emnews/2021/12/08/x.html."""
+        return f"{self.url}{self.baseurl}{path}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs, resolved and checked."""
+
+    config_path: Path | None
+    site_dir: Path
+    output: Path
+    state_dir: Path
+    site: Site
+    feeds: FeedOptions
+    raw: ConfigFile
+
+    @property
+    def posts_dir(self) -> Path:
+        return self.site_dir / "_posts"
+
+    @property
+    def feeds_url(self) -> str:
+        """Where the output folder is served; feeds' self links start here."""
+        return self.feeds.url or f"{self.site.url}{self.site.baseurl}/feeds"
+
+
+def load_settings(
+    config_path: Path | None = None,
+    *,
+    site_dir: Path | None = None,
+    output: Path | None = None,
+) -> Settings:
+    """Read config.yaml (if any) and the site's _config.yml; ConfigError lists every problem.
+
+    Paths in config.yaml are relative to the folder that holds it, so the same
+    config works whatever the current directory; paths given on the command
+    line are relative to the current directory, as a shell user expects.
+    """
+    explicit = config_path is not None
+    config_path = config_path if explicit else DEFAULT_CONFIG
+    if config_path.is_file():
+        raw = read_config_file(config_path)
+        base = config_path.parent
+    elif explicit:
+        raise ConfigError("file not found", where=str(config_path))
+    else:
+        raw, base, config_path = ConfigFile(), Path("."), None
+
+    site_dir = site_dir or (base / raw.site_dir if raw.site_dir else Path("."))
+    output = output or (base / raw.output if raw.output else Path("public/feeds"))
+    state_dir = base / raw.state_dir if raw.state_dir else base / ".feeds"
+    if not site_dir.is_dir():
+        raise ConfigError("site folder not found", where=str(site_dir))
+    site = resolve_site(site_dir, raw.site)
+    return Settings(config_path, site_dir, output, state_dir, site, raw.feeds, raw)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (or be empty)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", where=str(path)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{line}not valid YAML: {problem}", where=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping of keys, got {type(data).__name__}", where=str(path))
+    return data
+
+
+def read_config_file(path: Path) -> ConfigFile:
+    try:
+        return ConfigFile.model_validate(read_yaml_mapping(path))
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_errors(exc), where=str(path)) from None
+
+
+def describe_validation_errors(exc: ValidationError) -> list[str]:
+    """One line per problem: ``feeds.limit: must be >= 1 (got 0)``."""
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+            continue
+        message = re.sub(r"^Value error, ", "", error["msg"])
+        got = error.get("input")
+        if error["type"] not in ("value_error", "missing") and not isinstance(got, dict | list):
+            message += f" (got {got!r})"
+        lines.append(f"{key}: {message}")
+    return lines
+
+
+JEKYLL_KEYS = ("url", "baseurl", "title", "lang", "timezone", "author", "permalink", "description")
+
+
+def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
+    """Merge _config.yml with config.yaml's ``site:`` overrides and check each value.
+
+    Jekyll keys that feeds does not use are ignored; the ones it uses must be
+    usable, whichever file they come from.
+    """
+    jekyll_path = site_dir / "_config.yml"
+    jekyll = read_yaml_mapping(jekyll_path) if jekyll_path.is_file() else {}
+    values = {key: jekyll.get(key) for key in JEKYLL_KEYS}
+    values["language"] = values.pop("lang")
+    problems: list[str] = []
+
+    def pick(key: str, jekyll_key: str | None = None):
+        override = getattr(overrides, key)
+        if override is not None:
+            return override, "config.yaml", f"site.{key}"
+        return values[key], str(jekyll_path), jekyll_key or key
+
+    def checked(key: str, parse, default=None, jekyll_key: str | None = None):
+        value, where, name = pick(key, jekyll_key)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except ValueError as exc:
+            problems.append(f"{where}: {name}: {exc}")
+            return default
+
+    url = checked("url", parse_site_url)
+    if url is None and not any(p.startswith(f"{jekyll_path}: url") for p in problems):
+        problems.append(
+            f"{jekyll_path}: url: missing; feeds need absolute links "
+            "(set url in _config.yml or site.url in config.yaml)"
+        )
+    timezone = checked("timezone", parse_timezone, ZoneInfo("UTC"))
+    permalink = checked("permalink", check_permalink, "date")
+    author = checked("author", parse_author)
+    if problems:
+        raise ConfigError(problems)
+    title = pick("title")[0]
+    description = pick("description")[0]
+    language = pick("language", "lang")[0]
+    return Site(
+        url=url,
+        baseurl=parse_baseurl(pick("baseurl")[0]),
+        title=str(title) if title else urlsplit(url).netloc,
+        language=str(language) if language else None,
+        timezone=timezone,
+        author=author,
+        permalink=permalink,
+        description=str(description) if description else None,
+    )

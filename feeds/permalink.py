@@ -1,0 +1,178 @@
+"""Post URLs exactly as Jekyll 4.3 computes them.
+
+Feed readers follow these links, so they must match the pages Jekyll
+publishes to the byte: same slugging, same lowercasing of categories, same
+percent-encoding, same clean-up of '..' and '//'. The rules below follow
+Jekyll's Document, UrlDrop, Utils.slugify and URL classes; the golden files in
+tests/golden/ were produced by real Jekyll and keep them honest.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from urllib.parse import quote
+
+STYLES = {
+    "none": "/:categories/:title:output_ext",
+    "date": "/:categories/:year/:month/:day/:title:output_ext",
+    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
+    "pretty": "/:categories/:year/:month/:day/:title/",
+    "weekdate": "/:categories/:year/W:week/:short_day/:title:output_ext",
+}
+
+MARKDOWN_EXTENSIONS = frozenset({".markdown", ".mkdown", ".mkdn", ".mkd", ".md"})
+
+_MONTHS = "January February March April May June July August September October November December"
+_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday"
+LONG_MONTHS = _MONTHS.split()
+LONG_DAYS = _DAYS.split()
+
+PLACEHOLDERS = frozenset(
+    [
+        "collection",
+        "name",
+        "title",
+        "slug",
+        "categories",
+        "slugified_categories",
+        "year",
+        "month",
+        "day",
+        "hour",
+        "minute",
+        "second",
+        "i_day",
+        "i_month",
+        "short_month",
+        "long_month",
+        "short_year",
+        "w_year",
+        "week",
+        "w_day",
+        "short_day",
+        "long_day",
+        "y_day",
+        "output_ext",
+        "path",
+    ]
+)
+_PLACEHOLDER = re.compile(r":([a-z_]+)")
+_PLAIN_PATH = re.compile(r"^[a-zA-Z0-9./-]+$")
+_PRETTY_KEEP = set("._~!$&'()+,;=@")
+
+
+def template_for(setting: str) -> str:
+    """The URL template of a ``permalink:`` setting: a style name or a custom pattern."""
+    return STYLES.get(setting, setting)
+
+
+def check_permalink(setting: str) -> str:
+    """Return the setting if every placeholder is one Jekyll knows; raise ValueError if not."""
+    setting = str(setting)
+    for match in _PLACEHOLDER.finditer(template_for(setting)):
+        if _resolve_key(match.group(1)) is None:
+            raise ValueError(f"unknown placeholder ':{match.group(1)}' in {setting!r}")
+    return setting
+
+
+def _resolve_key(name: str) -> str | None:
+    """Jekyll reads '/:month_:day' as :month then '_': try the name, then without its last '_'."""
+    if name in PLACEHOLDERS:
+        return name
+    if name.endswith("_") and name[:-1] in PLACEHOLDERS:
+        return name[:-1]
+    return None
+
+
+def _is_slug_char(char: str, extra: set[str]) -> bool:
+    category = unicodedata.category(char)
+    return category[0] in "LM" or category == "Nd" or char in extra
+
+
+def slugify(text: str, *, pretty: bool = False, cased: bool = False) -> str:
+    """Jekyll's Utils.slugify in its 'default' and 'pretty' modes."""
+    extra = _PRETTY_KEEP if pretty else set()
+    out: list[str] = []
+    for char in text:
+        if _is_slug_char(char, extra):
+            out.append(char)
+        elif not out or out[-1] != "\0":
+            out.append("\0")
+    slug = "".join(out).replace("\0", "-")
+    slug = slug.removeprefix("-").removesuffix("-")
+    return slug if cased else slug.lower()
+
+
+def escape_path(value: str) -> str:
+    """Jekyll's URL.escape_path: percent-encode what a URL path cannot hold as is."""
+    if not value or _PLAIN_PATH.match(value):
+        return value
+    return quote(value, safe="/!$&'()*+,;=:@-._~?").replace("#", "%23")
+
+
+def sanitize_url(url: str) -> str:
+    """Jekyll's URL.sanitize_url: no '..', no './', no '//' and a leading '/'."""
+    url = f"/{url}".replace("..", "/").replace("./", "")
+    return re.sub(r"/{2,}", "/", url)
+
+
+def output_ext(extension: str) -> str:
+    return ".html" if extension.lower() in MARKDOWN_EXTENSIONS else extension
+
+
+def placeholders(
+    *,
+    date: datetime,
+    slug: str,
+    categories: tuple[str, ...],
+    extension: str,
+    name: str,
+    relative: str,
+) -> dict[str, str]:
+    """The values Jekyll's UrlDrop gives a post.
+
+    ``date`` must already be in the site's zone, ``name`` is the file name
+    without extension and ``relative`` the same inside ``_posts/``.
+    """
+    iso_year, iso_week, iso_day = date.isocalendar()
+    return {
+        "collection": "posts",
+        "name": slugify(name),
+        "path": "/" + relative.rstrip("."),
+        "title": slugify(slug, pretty=True, cased=True),
+        "slug": slugify(slug),
+        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
+        "slugified_categories": "/".join(dict.fromkeys(slugify(c) for c in categories)),
+        "year": f"{date.year:04d}",
+        "month": f"{date.month:02d}",
+        "day": f"{date.day:02d}",
+        "hour": f"{date.hour:02d}",
+        "minute": f"{date.minute:02d}",
+        "second": f"{date.second:02d}",
+        "i_day": str(date.day),
+        "i_month": str(date.month),
+        "short_month": LONG_MONTHS[date.month - 1][:3],
+        "long_month": LONG_MONTHS[date.month - 1],
+        "short_year": f"{date.year % 100:02d}",
+        "w_year": str(iso_year),
+        "week": f"{iso_week:02d}",
+        "w_day": str(iso_day),
+        "short_day": LONG_DAYS[date.weekday()][:3],
+        "long_day": LONG_DAYS[date.weekday()],
+        "y_day": f"{date.timetuple().tm_yday:03d}",
+        "output_ext": output_ext(extension),
+    }
+
+
+def post_path(template: str, values: dict[str, str]) -> str:
+    """Fill a URL template the way Jekyll's URL#generate_url_from_drop does, then sanitize it."""
+
+    def fill(match: re.Match[str]) -> str:
+        key = _resolve_key(match.group(1))
+        if key is None:  # check_permalink rejects these before any post is read
+            raise ValueError(f"unknown placeholder ':{match.group(1)}'")
+        return escape_path(values[key]) + match.group(1)[len(key) :]
+
+    return sanitize_url(_PLACEHOLDER.sub(fill, template))

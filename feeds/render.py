@@ -1,0 +1,155 @@
+"""Post bodies to safe, absolute HTML and to plain-text summaries. Pure functions.
+
+Feed readers show entry content out of the site's context, so every link and
+image must be absolute and nothing active may survive: the HTML is rendered
+with markdown-it (CommonMark with raw HTML, as kramdown treats these posts),
+sanitized with nh3, and its URLs resolved against the post's own permalink,
+as a browser on that page would resolve them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import lxml.html
+import nh3
+from markdown_it import MarkdownIt
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": True, "typographer": True}).enable(
+    ["table", "strikethrough", "smartquotes"]
+)
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc", "poster"})
+_SAFE_SCHEMES = frozenset({"http", "https", "mailto", "ftp", "tel"})
+_ATTRIBUTES = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
+_ATTRIBUTES.setdefault("img", set()).update({"src", "alt", "width", "height", "title"})
+_ATTRIBUTES.setdefault("a", set()).update({"href", "title"})
+_SENTENCE_ENDS = "。！？!?"
+_CLOSERS = "”’」』）)】"
+_SPACE_AFTER_CJK_PUNCT = re.compile(r"(?<=[。，、；：！？）」』”’】])\s+")
+_SPACE_BEFORE_CJK_PUNCT = re.compile(r"\s+(?=[。，、；：！？）」』”’】])")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """What feeds and digests show of a post."""
+
+    html: str
+    summary: str
+
+
+def xml_safe(text: str) -> str:
+    """Remove the characters XML 1.0 forbids, which would make the whole feed unreadable."""
+    return _XML_FORBIDDEN.sub("", text)
+
+
+def markdown_to_html(body: str) -> str:
+    return _MARKDOWN.render(body)
+
+
+def absolute_url(value: str, base: str) -> str | None:
+    """Resolve ``value`` against ``base`` as a browser would; None for schemes that can run code."""
+    value = value.strip()
+    if not value:
+        return None
+    resolved = urljoin(base, value)
+    scheme = urlsplit(resolved).scheme.lower()
+    return resolved if scheme in _SAFE_SCHEMES else None
+
+
+def sanitize(html: str, base_url: str) -> str:
+    """Keep harmless markup only, with every URL absolute."""
+
+    def keep(tag: str, attribute: str, value: str) -> str | None:
+        if attribute in _URL_ATTRIBUTES:
+            return absolute_url(value, base_url)
+        return value
+
+    return nh3.clean(
+        xml_safe(html),
+        attributes=_ATTRIBUTES,
+        attribute_filter=keep,
+        link_rel=None,
+        url_schemes=set(_SAFE_SCHEMES),
+    )
+
+
+def render_body(body: str, *, is_markdown: bool, base_url: str, summary_length: int) -> Rendered:
+    """The feed's view of one post body."""
+    html = markdown_to_html(body) if is_markdown else body
+    safe = sanitize(html, base_url).strip()
+    return Rendered(html=safe, summary=summarize(safe, summary_length))
+
+
+def readable_text(html: str) -> str:
+    """The post's prose, without the paragraphs that are only links (source and footer links)."""
+    if not html.strip():
+        return ""
+    blocks = lxml.html.fragments_fromstring(html)
+    kept: list[str] = []
+    everything: list[str] = []
+    for block in blocks:
+        if isinstance(block, str):
+            text, link_text = block, ""
+        else:
+            text = block.text_content()
+            link_text = " ".join(a.text_content() for a in block.iter("a"))
+        if not text.strip():
+            continue
+        everything.append(text)
+        if not _only_links(text, link_text):
+            kept.append(text)
+    return tidy_space(" ".join(kept or everything))
+
+
+def _only_links(text: str, link_text: str) -> bool:
+    """A block whose text is nothing but its links and separators such as ｜."""
+    rest = strip_space(text)
+    for piece in strip_space(link_text).split():
+        rest = rest.replace(piece, "")
+    return link_text != "" and re.fullmatch(r"[\s|｜/·•,，、\-–—]*", rest) is not None
+
+
+def strip_space(text: str) -> str:
+    return " ".join(text.split())
+
+
+def tidy_space(text: str) -> str:
+    """One space between words; none next to full-width punctuation, where Chinese uses none."""
+    text = strip_space(text)
+    text = _SPACE_AFTER_CJK_PUNCT.sub("", text)
+    return _SPACE_BEFORE_CJK_PUNCT.sub("", text)
+
+
+def _is_latin_word_char(char: str) -> bool:
+    return char.isascii() and (char.isalnum() or char in "'’-_")
+
+
+def summarize(html: str, length: int = 140) -> str:
+    """About ``length`` characters of plain text, ending at a sentence end where one is near.
+
+    Counted in characters, not bytes, so Chinese text gets as much room as
+    English; a Latin word is never cut in half; an ellipsis marks a cut.
+    """
+    text = readable_text(html)
+    if len(text) <= length:
+        return text
+    window = text[:length]
+    best = max(window.rfind(mark) for mark in _SENTENCE_ENDS)
+    latin_stop = window.rfind(". ")
+    best = max(best, latin_stop)
+    if best >= length // 2:
+        end = best + 1
+        while end < len(text) and end < length + 2 and text[end] in _CLOSERS:
+            end += 1
+        return text[:end]
+    cut = length - 1  # leave room for the ellipsis
+    if _is_latin_word_char(text[cut - 1]) and _is_latin_word_char(text[cut]):
+        start = cut
+        while start > 0 and _is_latin_word_char(text[start - 1]):
+            start -= 1
+        if start > 0:
+            cut = start
+    return text[:cut].rstrip(" ,;:，、；：-—") + "…"

@@ -1,0 +1,50 @@
+"""Entry links are the URLs Jekyll 4.3 itself gives the posts (golden files from real Jekyll)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from feeds.collect import collect
+from feeds.config import load_settings
+from feeds.permalink import check_permalink, escape_path, sanitize_url, slugify
+from tests.conftest import NOW
+
+HERE = Path(__file__).parent
+FIXTURE = HERE / "fixtures" / "permalinks"
+GOLDEN = json.loads((HERE / "golden" / "permalinks.json").read_text(encoding="utf-8"))
+
+
+def our_urls(tmp_path: Path, permalink: str) -> dict[str, str]:
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"site": {"permalink": permalink}}), encoding="utf-8")
+    settings = load_settings(config, site_dir=FIXTURE)
+    collected = collect(settings.site, settings.posts_dir, now=NOW)
+    prefix = settings.site.url
+    return {
+        post.path.relative_to(FIXTURE).as_posix(): post.url.removeprefix(prefix)
+        for post in collected.posts
+    }
+
+
+@pytest.mark.parametrize("permalink", sorted(GOLDEN["urls"]))
+def test_post_urls_equal_jekylls(tmp_path, permalink):
+    assert our_urls(tmp_path, permalink) == GOLDEN["urls"][permalink]
+
+
+def test_slugify_keeps_letters_of_any_script_and_pretty_punctuation():
+    assert slugify("Mixed Case & Spaces", pretty=True, cased=True) == "Mixed-Case-&-Spaces"
+    assert slugify("Mixed Case & Spaces") == "mixed-case-spaces"
+    assert slugify("中文 标题") == "中文-标题"
+
+
+def test_escape_and_sanitize_never_leave_the_site_root():
+    assert sanitize_url("/" + escape_path("../../etc") + "/x.html") == "/etc/x.html"
+    assert escape_path("c#") == "c%23"
+
+
+def test_unknown_placeholder_is_rejected():
+    with pytest.raises(ValueError, match="unknown placeholder ':nope'"):
+        check_permalink("/:nope/:title/")
