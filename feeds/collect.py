@@ -140,7 +140,8 @@ def read_body(post: Post) -> str:
     return parts[1] if parts else ""
 
 
-def load_front_matter(front: str) -> dict[str, Any]:
+def load_front_matter(front: str, first_line: int = 1) -> dict[str, Any]:
+    """The front matter as a mapping; ``first_line`` is the file line of the opening ``---``."""
     try:
         data = yaml.load(front, Loader=_SAFE_LOADER)
     except yaml.constructor.ConstructorError as exc:
@@ -150,7 +151,7 @@ def load_front_matter(front: str) -> dict[str, Any]:
         raise BadPost(f"front matter uses the YAML tag {name}, which is not allowed") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 2}" if mark else ""
+        where = f" at line {mark.line + first_line}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise BadPost(f"front matter is not valid YAML{where}: {problem}") from None
     if data is None:
@@ -251,7 +252,8 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
     parts = split_front_matter(text)
     if parts is None:
         raise BadPost("no front matter (a post starts with a line '---')")
-    data = load_front_matter(parts[0])
+    leading_lines = text[: len(text) - len(text.lstrip())].count("\n")
+    data = load_front_matter(parts[0], first_line=leading_lines + 1)
     if data.get("published") is False:
         return None
 

@@ -81,6 +81,8 @@ def feed_document(
 ) -> bytes:
     """The bytes of one Atom or RSS document. Same input, same bytes."""
     generator = FeedGenerator()
+    if kind == "rss":  # RSS's own <author> must be an email address; readers know dc:creator
+        generator.load_extension("dc", atom=False, rss=True)
     self_url = feed_url(base_url, spec.folder, kind)
     generator.id(feed_url(base_url, spec.folder, "atom"))
     generator.title(xml_safe(spec.title))
@@ -99,13 +101,15 @@ def feed_document(
         generator.lastBuildDate(newest)
         generator.pubDate(newest)
     for post in spec.entries:
-        add_entry(generator, post, rendered[post.url])
+        add_entry(generator, post, rendered[post.url], dublin_core=kind == "rss")
     if kind == "atom":
         return generator.atom_str(pretty=True, encoding="UTF-8")
     return generator.rss_str(pretty=True, encoding="UTF-8")
 
 
-def add_entry(generator: FeedGenerator, post: Post, rendered: Rendered) -> None:
+def add_entry(
+    generator: FeedGenerator, post: Post, rendered: Rendered, *, dublin_core: bool
+) -> None:
     entry = generator.add_entry(order="append")
     entry.guid(post.url, permalink=True)
     entry.title(xml_safe(post.title))
@@ -114,6 +118,8 @@ def add_entry(generator: FeedGenerator, post: Post, rendered: Rendered) -> None:
     entry.updated(post.date)
     if post.author:
         entry.author({"name": xml_safe(post.author)})
+        if dublin_core:
+            entry.dc.dc_creator(xml_safe(post.author))
     for name in dict.fromkeys(post.categories + post.tags):
         entry.category(term=xml_safe(name))
     if rendered.summary:

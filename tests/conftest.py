@@ -21,6 +21,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 SITE_CONFIG = """\
 title: 测试站
+lang: zh-CN
 url: https://example.org
 timezone: Asia/Shanghai
 author: Tester
@@ -67,6 +68,12 @@ class SiteMaker:
         else:
             path.write_text(content, encoding="utf-8")
         return path
+
+
+@pytest.fixture(autouse=True)
+def _work_in_tmp_path(tmp_path: Path, monkeypatch) -> None:
+    """No test may pick up the repository's own config.yaml or write into the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

@@ -1,0 +1,177 @@
+"""`feeds build` end to end: real sites in tmp_path, every feed parsed and validated."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from feeds.build import build
+from feeds.errors import StrictError
+from feeds.feedwriter import safe_slug
+from tests.conftest import CORPUS, NOW
+
+
+def feed_files(out: Path) -> list[Path]:
+    return sorted(out.rglob("*.xml"))
+
+
+def snapshot(out: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in feed_files(out)}
+
+
+def test_example_site_builds_valid_feeds_for_every_category(
+    example_site, make_settings, check_feed, tmp_path
+):
+    settings = make_settings(example_site)
+    report = build(settings, now=NOW)
+    assert (report.posts, report.skipped) == (7, 1)
+    names = {str(p.relative_to(settings.output)) for p in feed_files(settings.output)}
+    categories = ["emnews", "kejiribao", "sitenews", "21shijijingjibaodao", "21caijingAPP", "TechWeb"]
+    expected = {"atom.xml", "rss.xml"} | {
+        f"category/{safe_slug(c)}/{f}" for c in categories for f in ("atom.xml", "rss.xml")
+    }
+    assert names == expected
+    assert report.written == len(expected)
+    for path in feed_files(settings.output):
+        check_feed(path)
+
+
+def test_entries_are_newest_first_limited_and_carry_what_readers_need(
+    site, make_settings, check_feed
+):
+    for day in range(1, 26):
+        site.post(f"2022-05-{day:02d}-p{day}.md", date=f"2022-05-{day:02d} 09:00:00 +0800",
+                  title=f"第{day}条", body=f"第{day}条正文。[链接](/x.html)")
+    settings = make_settings(site.root, "feeds: {limit: 20}\n")
+    build(settings, now=NOW)
+    for name in ("atom.xml", "rss.xml"):
+        feed = check_feed(settings.output / "category" / "kejiribao" / name)
+        titles = [entry.title for entry in feed.entries]
+        assert titles == [f"第{day}条" for day in range(25, 5, -1)]
+        entry = feed.entries[0]
+        assert entry.link == entry.id == "https://example.org/kejiribao/2022/05/25/p25.html"
+        assert entry.published in ("2022-05-25T09:00:00+08:00", "Wed, 25 May 2022 09:00:00 +0800")
+        assert entry.summary == "第25条正文。链接"
+        assert 'href="https://example.org/x.html"' in entry.content[0].value
+        assert [tag.term for tag in entry.tags] == ["kejiribao"]
+        assert entry.author == "Tester"
+        assert feed.feed.title == "测试站 · kejiribao"
+    rss = (settings.output / "category/kejiribao/rss.xml").read_text(encoding="utf-8")
+    assert "<language>zh-CN</language>" in rss
+    assert '<guid isPermaLink="true">https://example.org/kejiribao/2022/05/25/p25.html</guid>' in rss
+    assert "<lastBuildDate>Wed, 25 May 2022 09:00:00 +0800</lastBuildDate>" in rss
+    atom = (settings.output / "category/kejiribao/atom.xml").read_text(encoding="utf-8")
+    assert '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="zh-CN">' in atom
+    assert "<updated>2022-05-25T09:00:00+08:00</updated>" in atom.split("<entry>")[0]
+    assert '<link href="https://example.org/feeds/category/kejiribao/atom.xml" rel="self"/>' in atom
+
+
+def test_display_names_and_category_pages_come_from_config(site, make_settings, check_feed):
+    site.post("2022-05-24-a.md")
+    settings = make_settings(
+        site.root,
+        "feeds:\n  categories: {kejiribao: {title: 科技日报}}\n"
+        "  category_page: /category/{name}.html\n  url: https://cdn.example.org/f\n",
+    )
+    build(settings, now=NOW)
+    feed = check_feed(settings.output / "category/kejiribao/rss.xml")
+    assert feed.feed.title == "测试站 · 科技日报"
+    assert feed.feed.link == "https://example.org/category/kejiribao.html"
+    atom = (settings.output / "category/kejiribao/atom.xml").read_text(encoding="utf-8")
+    assert "https://cdn.example.org/f/category/kejiribao/atom.xml" in atom
+
+
+def test_rebuild_without_changes_touches_no_byte_and_no_mtime(example_site, make_settings):
+    settings = make_settings(example_site)
+    build(settings, now=NOW)
+    before = snapshot(settings.output)
+    report = build(settings, now=NOW.replace(year=2027))
+    assert report.written == 0 and report.unchanged == len(before)
+    assert snapshot(settings.output) == before
+
+
+def test_a_new_post_rewrites_only_the_feeds_it_is_in(example_site, make_settings):
+    settings = make_settings(example_site)
+    build(settings, now=NOW)
+    before = snapshot(settings.output)
+    (example_site / "_posts" / "2022-05-25-new.md").write_text(
+        "---\ntitle: 新\ndate: 2022-05-25 08:00:00 +0800\ncategories: sitenews\n---\n新。\n",
+        encoding="utf-8",
+    )
+    report = build(settings, now=NOW)
+    after = snapshot(settings.output)
+    changed = sorted(name for name in after if after[name] != before[name])
+    assert changed == ["atom.xml", "category/sitenews/atom.xml", "category/sitenews/rss.xml", "rss.xml"]
+    assert report.written == 4
+
+
+def test_categories_that_look_like_paths_stay_inside_the_output(site, make_settings, tmp_path):
+    site.post("2022-05-24-a.md", categories='["../../etc", "/abs", "..", "TechWeb", "Techweb"]')
+    settings = make_settings(site.root, output=tmp_path / "deep" / "out")
+    build(settings, now=NOW)
+    outside = [p for p in tmp_path.rglob("*.xml") if settings.output not in p.parents]
+    assert outside == []
+    assert len(list((settings.output / "category").iterdir())) == 5
+
+
+def test_tag_feeds_when_enabled(site, make_settings, check_feed):
+    site.post("2022-05-24-a.md", extra="tags: 科技日报新闻")
+    settings = make_settings(site.root, "feeds: {tags: true, formats: [atom]}\n")
+    build(settings, now=NOW)
+    feed = check_feed(settings.output / "tag" / safe_slug("科技日报新闻") / "atom.xml")
+    assert feed.feed.title == "测试站 · 科技日报新闻"
+    assert not (settings.output / "rss.xml").exists()
+
+
+def test_two_files_with_one_url_give_one_entry(site, make_settings, check_feed):
+    site.post("2022-05-24-same.md")
+    site.post("2022-05-24-same.markdown")
+    settings = make_settings(site.root)
+    report = build(settings, now=NOW)
+    assert [str(p) for p in report.problems] == [
+        f"{site.posts}/2022-05-24-same.md: skipped: same URL as {site.posts}/2022-05-24-same.markdown"
+    ]
+    assert len(check_feed(settings.output / "atom.xml").entries) == 1
+
+
+def test_strict_writes_nothing_when_there_are_warnings(site, make_settings):
+    site.post("2022-05-24-a.md", title="")
+    settings = make_settings(site.root)
+    with pytest.raises(StrictError):
+        build(settings, now=NOW, strict=True)
+    assert not settings.output.exists()
+
+
+def test_forbidden_characters_in_titles_and_bodies_do_not_break_the_feed(
+    site, make_settings, check_feed
+):
+    site.post("2022-05-24-a.md", "---\ntitle: \"控制\\x01字符\\x0b\"\ndate: 2022-05-24\n---\n正\x01文\x0c。\n")
+    settings = make_settings(site.root)
+    build(settings, now=NOW)
+    entry = check_feed(settings.output / "atom.xml").entries[0]
+    assert entry.title == "控制字符"
+    assert entry.summary == "正文。"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/finews is not here")
+def test_the_real_corpus_builds_one_valid_feed_per_category(make_settings, check_feed, tmp_path):
+    settings = make_settings(CORPUS)
+    report = build(settings, now=NOW)
+    assert (report.posts, report.skipped) == (100, 1)
+    assert sorted(os.listdir(settings.output / "category")) == ["emnews", "kejiribao", "sitenews"]
+    for path in feed_files(settings.output):
+        feed = check_feed(path)
+        for entry in feed.entries:
+            assert entry.link.startswith("https://finews.withounder.com/")
+            assert "../" not in entry.content[0].value and 'href="//' not in entry.content[0].value
+            assert len(entry.get("summary", "")) <= 142
+    kejiribao = check_feed(settings.output / "category/kejiribao/atom.xml")
+    assert [e.link for e in kejiribao.entries] == [
+        "https://finews.withounder.com/kejiribao/2022/05/24/NW202205242390329689.html"
+    ]
+    emnews = check_feed(settings.output / "category/emnews/rss.xml")
+    assert len(emnews.entries) == 20
+    dates = [entry.published_parsed for entry in emnews.entries]
+    assert dates == sorted(dates, reverse=True)

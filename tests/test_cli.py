@@ -1,0 +1,83 @@
+"""The command line: exact output, meaningful exit codes, no tracebacks for user errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from feeds.cli import main
+
+COMMANDS = [[], ["build"]]
+
+
+def run_feeds(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """The real console entry point in a child process, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "feeds", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_works_for_every_command(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output
+
+
+def test_build_prints_warnings_then_one_summary_line(example_site, tmp_path):
+    result = run_feeds("build", "--site", str(example_site), "--output", str(tmp_path / "out"))
+    assert result.returncode == 0
+    assert result.stderr == (
+        f"{example_site}/_posts/-202205262391921712.md: skipped: file name is not "
+        "YYYY-MM-DD-title.ext, so Jekyll does not publish it\n"
+    )
+    summary = result.stdout.strip()
+    assert summary.startswith("7 posts read, 1 skipped, 14 feeds written, 0 unchanged in ")
+    assert summary.endswith("s") and "\n" not in summary
+    again = run_feeds("build", "--site", str(example_site), "--output", str(tmp_path / "out"))
+    assert "0 feeds written, 14 unchanged" in again.stdout
+
+
+def test_quiet_prints_nothing(example_site, tmp_path):
+    result = run_feeds("build", "-q", "--site", str(example_site), "--output", str(tmp_path / "o"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_strict_exits_1_and_writes_nothing(example_site, tmp_path):
+    result = run_feeds("build", "--strict", "--site", str(example_site), "--output", str(tmp_path / "o"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: 1 warning(s) and --strict was given; no feed written"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_config_exits_2_with_one_line_per_problem_and_no_traceback(example_site, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("feeds: {limit: -1}\noutptu: x\n", encoding="utf-8")
+    result = run_feeds("build", "--config", str(config), "--site", str(example_site))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: {config}: feeds.limit: Input should be greater than or equal to 1 (got -1)\n"
+        f"error: {config}: outptu: unknown key\n"
+    )
+    assert result.stdout == ""
+
+
+def test_missing_site_folder_exits_2(tmp_path):
+    result = run_feeds("build", "--site", str(tmp_path / "nope"))
+    assert (result.returncode, result.stderr) == (2, f"error: {tmp_path / 'nope'}: site folder not found\n")
+
+
+def test_many_similar_warnings_are_collapsed(site, tmp_path):
+    for n in range(8):
+        site.post(f"2022-05-24-p{n}.md", title="")
+    result = run_feeds("build", "--site", str(site.root), "--output", str(tmp_path / "o"))
+    lines = result.stderr.splitlines()
+    assert len(lines) == 6
+    assert lines[-1] == "... and 3 more like 'no title' (-v shows all)"
+    verbose = run_feeds("build", "-v", "--site", str(site.root), "--output", str(tmp_path / "o"))
+    assert len(verbose.stderr.splitlines()) == 8

@@ -1,0 +1,146 @@
+"""Reading _posts/ as Jekyll does, and forgiving where the real data is sloppy."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from feeds.collect import collect
+from tests.conftest import NOW, post_text
+
+CST = timezone(timedelta(hours=8))
+
+
+def read(site, make_settings, **options):
+    settings = make_settings(site.root)
+    return collect(settings.site, settings.posts_dir, now=options.pop("now", NOW), **options)
+
+
+def only_post(site, make_settings):
+    collected = read(site, make_settings)
+    assert len(collected.posts) == 1, collected.problems
+    return collected.posts[0]
+
+
+def test_front_matter_date_with_offset_string_is_kept_in_its_own_offset(site, make_settings):
+    site.post("2022-05-24-a.md", date="2022-05-24 20:51:19 +0800")
+    assert only_post(site, make_settings).date == datetime(2022, 5, 24, 20, 51, 19, tzinfo=CST)
+
+
+def test_date_without_offset_is_in_the_site_timezone(site, make_settings):
+    site.post("2021-12-08-a.md", date="2021-12-08 10:46:18")
+    post = only_post(site, make_settings)
+    assert post.date.isoformat() == "2021-12-08T10:46:18+08:00"
+
+
+def test_date_only_is_midnight_in_the_site_timezone(site, make_settings):
+    site.post("2022-05-20-a.md", date="2022-05-24")
+    assert only_post(site, make_settings).date.isoformat() == "2022-05-24T00:00:00+08:00"
+
+
+def test_file_name_date_is_used_when_front_matter_has_none(site, make_settings):
+    site.post("2022-05-24-a.md", date=None)
+    assert only_post(site, make_settings).date.isoformat() == "2022-05-24T00:00:00+08:00"
+
+
+def test_unparseable_front_matter_date_falls_back_to_the_file_name_with_a_warning(
+    site, make_settings
+):
+    site.post("2022-05-24-a.md", date=" +0800")
+    collected = read(site, make_settings)
+    assert collected.posts[0].date.isoformat() == "2022-05-24T00:00:00+08:00"
+    assert [p.reason for p in collected.problems] == [
+        "date '+0800' is not a date; using 2022-05-24 from the file name"
+    ]
+
+
+def test_blank_line_before_front_matter_still_counts(site, make_settings):
+    site.post("2022-05-24-a.md", "\n" + post_text(title="有标题"))
+    assert only_post(site, make_settings).title == "有标题"
+
+
+def test_categories_string_is_split_like_jekyll(site, make_settings):
+    site.post("2022-05-24-a.md", categories="21shijijingjibaodao 21caijingAPP")
+    post = only_post(site, make_settings)
+    assert post.categories == ("21shijijingjibaodao", "21caijingAPP")
+
+
+def test_categories_list_and_singular_category(site, make_settings):
+    site.post("2022-05-24-a.md", categories="[TechWeb, Techweb]")
+    site.post("2022-05-24-b.md", categories=None, extra="category: a  b\ntag: 科技日报新闻")
+    first, second = read(site, make_settings).posts
+    assert first.categories == ("TechWeb", "Techweb")
+    assert second.categories == ("a  b",)
+    assert second.tags == ("科技日报新闻",)
+
+
+def test_tags_string_is_split(site, make_settings):
+    site.post("2022-05-24-a.md", extra="tags: 东财滚动新闻 站长消息")
+    assert only_post(site, make_settings).tags == ("东财滚动新闻", "站长消息")
+
+
+def test_unpublished_and_future_posts_are_left_out(site, make_settings):
+    site.post("2022-05-24-a.md", extra="published: false")
+    site.post("2027-01-01-b.md", date="2027-01-01 08:00:00 +0800")
+    collected = read(site, make_settings)
+    assert (collected.posts, collected.problems, collected.excluded) == ([], [], 2)
+    assert len(read(site, make_settings, future=True).posts) == 1
+
+
+def test_missing_or_empty_title_uses_the_slug_with_a_warning(site, make_settings):
+    site.post("2022-05-24-my-first-post.md", title="")
+    collected = read(site, make_settings)
+    assert collected.posts[0].title == "My First Post"
+    assert collected.problems[0].reason == (
+        "no title; using 'My First Post' from the file name, as Jekyll does"
+    )
+    assert not collected.problems[0].skipped
+
+
+def test_each_kind_of_bad_post_is_skipped_with_one_reason_and_the_rest_survive(
+    site, make_settings
+):
+    site.post("2022-05-24-good.md")
+    site.post("2022-05-24-yaml.md", '---\ntitle: "他说"不"\ndate: 2022-05-24\n---\nx\n')
+    site.post("2022-05-24-latin1.md", post_text(title="caf\u00e9", body="x").encode("latin-1"))
+    site.post("2022-05-24-python.md", "---\ntitle: !!python/object:os.system x\n---\nx\n")
+    site.post("2022-05-24-list.md", "---\n- a\n- b\n---\nx\n")
+    site.post("2022-13-45-baddate.md", date="not a date")
+    site.post("-202205262391921712.md", title="", date=" +0800")
+    site.post("2022-05-24-empty.md", "")
+    site.post("2022-05-24-nofront.md", "just text\n")
+    collected = read(site, make_settings)
+    assert [post.slug for post in collected.posts] == ["good"]
+    reasons = {p.source.rsplit("/", 1)[-1]: p.reason for p in collected.problems}
+    assert reasons == {
+        "-202205262391921712.md": "skipped: file name is not YYYY-MM-DD-title.ext, "
+        "so Jekyll does not publish it",
+        "2022-05-24-empty.md": "skipped: the file is empty",
+        "2022-05-24-latin1.md": "skipped: not UTF-8 text (byte 0xe9 at offset 28)",
+        "2022-05-24-list.md": "skipped: front matter is a list, not a mapping of keys",
+        "2022-05-24-nofront.md": "skipped: no front matter (a post starts with a line '---')",
+        "2022-05-24-python.md": "skipped: front matter uses the YAML tag "
+        "!!python/object:os.system, which is not allowed",
+        "2022-05-24-yaml.md": "skipped: front matter is not valid YAML at line 2: "
+        "did not find expected key",
+        "2022-13-45-baddate.md": "skipped: no usable date: front matter date 'not a date' "
+        "is not a date and the file name's date '2022-13-45' is not a calendar date",
+    }
+    assert all(p.skipped for p in collected.problems)
+
+
+def test_problem_names_the_file(site, make_settings):
+    path = site.post("2022-05-24-empty.md", "")
+    assert str(read(site, make_settings).problems[0]) == f"{path}: skipped: the file is empty"
+
+
+def test_hidden_and_backup_files_are_not_posts(site, make_settings):
+    site.post("2022-05-24-a.md")
+    site.post(".2022-05-24-hidden.md")
+    site.post("2022-05-24-a.md~")
+    site.post("_drafts/2022-05-24-draft.md")
+    assert len(read(site, make_settings).posts) == 1
+
+
+def test_control_characters_and_newlines_in_titles_become_one_line(site, make_settings):
+    site.post("2022-05-24-a.md", extra="", title="第一行\\n第二行")
+    assert only_post(site, make_settings).title == "第一行 第二行"

@@ -1,0 +1,105 @@
+"""config.yaml and _config.yml: every problem named with its file and key, one per line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from feeds.config import load_settings
+from feeds.errors import ConfigError
+
+
+def problems(tmp_path: Path, config: str | None, site_dir: Path) -> list[str]:
+    path = None
+    if config is not None:
+        path = tmp_path / "config.yaml"
+        path.write_text(config, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, site_dir=site_dir)
+    assert caught.value.exit_code == 2
+    return str(caught.value).splitlines()
+
+
+def test_every_config_problem_is_reported_on_its_own_line(site, tmp_path):
+    lines = problems(
+        tmp_path,
+        "sitedir: x\nfeeds:\n  limit: 0\n  formats: [atom, json]\n"
+        "site:\n  url: finews.withounder.com\n  timezone: Mars/Base\n",
+        site.root,
+    )
+    config = tmp_path / "config.yaml"
+    assert lines == [
+        f"{config}: site.url: expected an absolute http(s) URL, got 'finews.withounder.com'",
+        f"{config}: site.timezone: unknown time zone 'Mars/Base' "
+        "(use an IANA name such as Asia/Shanghai)",
+        f"{config}: feeds.limit: Input should be greater than or equal to 1 (got 0)",
+        f"{config}: feeds.formats.1: Input should be 'atom' or 'rss' (got 'json')",
+        f"{config}: sitedir: unknown key",
+    ]
+
+
+def test_wrong_types_are_named(site, tmp_path):
+    lines = problems(tmp_path, "feeds:\n  tags: maybe\n  categories: [a]\n", site.root)
+    config = tmp_path / "config.yaml"
+    assert lines == [
+        f"{config}: feeds.tags: Input should be a valid boolean, unable to interpret input "
+        "(got 'maybe')",
+        f"{config}: feeds.categories: Input should be a valid dictionary",
+    ]
+
+
+def test_yaml_syntax_error_names_the_line(site, tmp_path):
+    lines = problems(tmp_path, "feeds:\n  limit: [1\n", site.root)
+    assert lines == [f"{tmp_path / 'config.yaml'}: line 3: not valid YAML: expected ',' or ']', "
+                     "but got '<stream end>'"]
+
+
+def test_bad_values_in_jekyll_config_are_named(site, tmp_path):
+    site.config("url: not a url\ntimezone: Nowhere/City\ntheme: minima\n")
+    jekyll = site.root / "_config.yml"
+    assert problems(tmp_path, None, site.root) == [
+        f"{jekyll}: url: expected an absolute http(s) URL, got 'not a url'",
+        f"{jekyll}: timezone: unknown time zone 'Nowhere/City' (use an IANA name such as Asia/Shanghai)",
+    ]
+
+
+def test_missing_url_is_explained(site, tmp_path):
+    site.config("title: x\n")
+    assert problems(tmp_path, None, site.root) == [
+        f"{site.root / '_config.yml'}: url: missing; feeds need absolute links "
+        "(set url in _config.yml or site.url in config.yaml)"
+    ]
+
+
+def test_config_overrides_jekyll_and_fixes_its_bad_values(site, tmp_path):
+    site.config("url: not a url\ntitle: 旧\nlang: en\n")
+    config = tmp_path / "config.yaml"
+    config.write_text("site: {url: 'https://a.example/', title: 新, language: zh-CN}\n", "utf-8")
+    settings = load_settings(config, site_dir=site.root)
+    assert (settings.site.url, settings.site.title, settings.site.language) == (
+        "https://a.example", "新", "zh-CN",
+    )
+    assert settings.site.timezone.key == "UTC"
+
+
+def test_paths_in_config_are_relative_to_its_folder(site, tmp_path):
+    config = tmp_path / "conf" / "config.yaml"
+    config.parent.mkdir()
+    config.write_text(f"site_dir: {site.root}\noutput: out\nstate_dir: st\n", encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.output == config.parent / "out"
+    assert settings.state_dir == config.parent / "st"
+
+
+def test_explicit_config_that_does_not_exist_is_an_error(site, tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.yaml", site_dir=site.root)
+
+
+def test_no_config_at_all_works_with_defaults(site, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(None, site_dir=site.root)
+    assert settings.config_path is None
+    assert settings.feeds.limit == 20 and settings.feeds.formats == ["atom", "rss"]
+    assert settings.site.url == "https://example.org"
