@@ -18,7 +18,9 @@ def feed_files(out: Path) -> list[Path]:
 
 
 def snapshot(out: Path) -> dict[str, tuple[bytes, int]]:
-    return {str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in feed_files(out)}
+    return {
+        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in feed_files(out)
+    }
 
 
 def test_example_site_builds_valid_feeds_for_every_category(
@@ -28,7 +30,14 @@ def test_example_site_builds_valid_feeds_for_every_category(
     report = build(settings, now=NOW)
     assert (report.posts, report.skipped) == (7, 1)
     names = {str(p.relative_to(settings.output)) for p in feed_files(settings.output)}
-    categories = ["emnews", "kejiribao", "sitenews", "21shijijingjibaodao", "21caijingAPP", "TechWeb"]
+    categories = [
+        "emnews",
+        "kejiribao",
+        "sitenews",
+        "21shijijingjibaodao",
+        "21caijingAPP",
+        "TechWeb",
+    ]
     expected = {"atom.xml", "rss.xml"} | {
         f"category/{safe_slug(c)}/{f}" for c in categories for f in ("atom.xml", "rss.xml")
     }
@@ -42,8 +51,12 @@ def test_entries_are_newest_first_limited_and_carry_what_readers_need(
     site, make_settings, check_feed
 ):
     for day in range(1, 26):
-        site.post(f"2022-05-{day:02d}-p{day}.md", date=f"2022-05-{day:02d} 09:00:00 +0800",
-                  title=f"第{day}条", body=f"第{day}条正文。[链接](/x.html)")
+        site.post(
+            f"2022-05-{day:02d}-p{day}.md",
+            date=f"2022-05-{day:02d} 09:00:00 +0800",
+            title=f"第{day}条",
+            body=f"第{day}条正文。[链接](/x.html)",
+        )
     settings = make_settings(site.root, "feeds: {limit: 20}\n")
     build(settings, now=NOW)
     for name in ("atom.xml", "rss.xml"):
@@ -60,7 +73,9 @@ def test_entries_are_newest_first_limited_and_carry_what_readers_need(
         assert feed.feed.title == "测试站 · kejiribao"
     rss = (settings.output / "category/kejiribao/rss.xml").read_text(encoding="utf-8")
     assert "<language>zh-CN</language>" in rss
-    assert '<guid isPermaLink="true">https://example.org/kejiribao/2022/05/25/p25.html</guid>' in rss
+    assert (
+        '<guid isPermaLink="true">https://example.org/kejiribao/2022/05/25/p25.html</guid>' in rss
+    )
     assert "<lastBuildDate>Wed, 25 May 2022 09:00:00 +0800</lastBuildDate>" in rss
     atom = (settings.output / "category/kejiribao/atom.xml").read_text(encoding="utf-8")
     assert '<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="zh-CN">' in atom
@@ -103,7 +118,12 @@ def test_a_new_post_rewrites_only_the_feeds_it_is_in(example_site, make_settings
     report = build(settings, now=NOW)
     after = snapshot(settings.output)
     changed = sorted(name for name in after if after[name] != before[name])
-    assert changed == ["atom.xml", "category/sitenews/atom.xml", "category/sitenews/rss.xml", "rss.xml"]
+    assert changed == [
+        "atom.xml",
+        "category/sitenews/atom.xml",
+        "category/sitenews/rss.xml",
+        "rss.xml",
+    ]
     assert report.written == 4
 
 
@@ -147,7 +167,10 @@ def test_strict_writes_nothing_when_there_are_warnings(site, make_settings):
 def test_forbidden_characters_in_titles_and_bodies_do_not_break_the_feed(
     site, make_settings, check_feed
 ):
-    site.post("2022-05-24-a.md", "---\ntitle: \"控制\\x01字符\\x0b\"\ndate: 2022-05-24\n---\n正\x01文\x0c。\n")
+    site.post(
+        "2022-05-24-a.md",
+        '---\ntitle: "控制\\x01字符\\x0b"\ndate: 2022-05-24\n---\n正\x01文\x0c。\n',
+    )
     settings = make_settings(site.root)
     build(settings, now=NOW)
     entry = check_feed(settings.output / "atom.xml").entries[0]

@@ -47,7 +47,9 @@ def test_quiet_prints_nothing(example_site, tmp_path):
 
 
 def test_strict_exits_1_and_writes_nothing(example_site, tmp_path):
-    result = run_feeds("build", "--strict", "--site", str(example_site), "--output", str(tmp_path / "o"))
+    result = run_feeds(
+        "build", "--strict", "--site", str(example_site), "--output", str(tmp_path / "o")
+    )
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
         "error: 1 warning(s) and --strict was given; no feed written"
@@ -69,7 +71,10 @@ def test_bad_config_exits_2_with_one_line_per_problem_and_no_traceback(example_s
 
 def test_missing_site_folder_exits_2(tmp_path):
     result = run_feeds("build", "--site", str(tmp_path / "nope"))
-    assert (result.returncode, result.stderr) == (2, f"error: {tmp_path / 'nope'}: site folder not found\n")
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"error: {tmp_path / 'nope'}: site folder not found\n",
+    )
 
 
 def test_many_similar_warnings_are_collapsed(site, tmp_path):

@@ -96,9 +96,7 @@ def test_missing_or_empty_title_uses_the_slug_with_a_warning(site, make_settings
     assert not collected.problems[0].skipped
 
 
-def test_each_kind_of_bad_post_is_skipped_with_one_reason_and_the_rest_survive(
-    site, make_settings
-):
+def test_each_kind_of_bad_post_is_skipped_with_one_reason_and_the_rest_survive(site, make_settings):
     site.post("2022-05-24-good.md")
     site.post("2022-05-24-yaml.md", '---\ntitle: "他说"不"\ndate: 2022-05-24\n---\nx\n')
     site.post("2022-05-24-latin1.md", post_text(title="caf\u00e9", body="x").encode("latin-1"))

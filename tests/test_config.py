@@ -51,8 +51,10 @@ def test_wrong_types_are_named(site, tmp_path):
 
 def test_yaml_syntax_error_names_the_line(site, tmp_path):
     lines = problems(tmp_path, "feeds:\n  limit: [1\n", site.root)
-    assert lines == [f"{tmp_path / 'config.yaml'}: line 3: not valid YAML: expected ',' or ']', "
-                     "but got '<stream end>'"]
+    assert lines == [
+        f"{tmp_path / 'config.yaml'}: line 3: not valid YAML: expected ',' or ']', "
+        "but got '<stream end>'"
+    ]
 
 
 def test_bad_values_in_jekyll_config_are_named(site, tmp_path):
@@ -78,7 +80,9 @@ def test_config_overrides_jekyll_and_fixes_its_bad_values(site, tmp_path):
     config.write_text("site: {url: 'https://a.example/', title: 新, language: zh-CN}\n", "utf-8")
     settings = load_settings(config, site_dir=site.root)
     assert (settings.site.url, settings.site.title, settings.site.language) == (
-        "https://a.example", "新", "zh-CN",
+        "https://a.example",
+        "新",
+        "zh-CN",
     )
     assert settings.site.timezone.key == "UTC"
 

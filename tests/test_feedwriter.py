@@ -9,7 +9,16 @@ import pytest
 from feeds.errors import FeedsError
 from feeds.feedwriter import safe_slug, safe_target, write_if_changed
 
-NASTY_NAMES = ["../../etc", "/abs", "..", ".", "", "a/b", "C:\\x", "21shijijingjibaodao  nancailicaitong"]
+NASTY_NAMES = [
+    "../../etc",
+    "/abs",
+    "..",
+    ".",
+    "",
+    "a/b",
+    "C:\\x",
+    "21shijijingjibaodao  nancailicaitong",
+]
 
 
 def test_plain_pinyin_names_are_their_own_slug():
@@ -19,8 +28,13 @@ def test_plain_pinyin_names_are_their_own_slug():
 
 def test_case_spaces_parentheses_and_cjk_get_distinct_stable_slugs():
     names = [
-        "TechWeb", "Techweb", "techweb", "anxinguojizhengquan(xianggang)",
-        "21shijijingjibaodao 21caijingAPP", "21shijijingjibaodao  nancailicaitong", "科技日报",
+        "TechWeb",
+        "Techweb",
+        "techweb",
+        "anxinguojizhengquan(xianggang)",
+        "21shijijingjibaodao 21caijingAPP",
+        "21shijijingjibaodao  nancailicaitong",
+        "科技日报",
     ]
     slugs = [safe_slug(name) for name in names]
     assert len({slug.lower() for slug in slugs}) == len(names)

@@ -83,7 +83,9 @@ def test_english_summary_never_cuts_inside_a_word():
 
 def test_summary_prefers_an_english_sentence_end():
     text = "The Fed raised rates by half a point. " * 6
-    assert summarize(f"<p>{text}</p>", 140) == ("The Fed raised rates by half a point. " * 3).strip()
+    assert (
+        summarize(f"<p>{text}</p>", 140) == ("The Fed raised rates by half a point. " * 3).strip()
+    )
 
 
 def test_summary_has_no_broken_entities_and_no_markup():
