@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from feeds.collect import BadPost, collect, post_files, read_body
 from feeds.config import Settings
@@ -136,15 +135,12 @@ def group_by(posts: list[Post], attribute: str) -> dict[str, list[Post]]:
 
 
 def display_name(settings: Settings, kind: str, name: str) -> str:
-    configured = settings.feeds.categories.get(name) if kind == "category" else None
-    return configured.title if configured and configured.title else name
+    return settings.display_name(name) if kind == "category" else name
 
 
 def alternate_page(settings: Settings, kind: str, name: str) -> str:
-    page = settings.feeds.category_page
-    if kind == "category" and page:
-        return settings.site.absolute("/" + page.lstrip("/").format(name=quote(name)))
-    return settings.site.root
+    page = settings.category_page(name) if kind == "category" else None
+    return page or settings.site.root
 
 
 def render_entries(

@@ -141,3 +141,86 @@ def progress_tracker():
             yield from progress.track(items, description=label)
 
     return track
+
+
+def parse_since(value: str | None, settings) -> datetime | None:
+    from feeds.collect import parse_date
+    from feeds.errors import ConfigError
+
+    if value is None:
+        return None
+    moment = parse_date(value, settings.site.timezone)
+    if moment is None:
+        raise ConfigError(f"--since: expected a date such as '2022-05-24 08:00', got {value!r}")
+    return moment
+
+
+@main.command()
+@config_option
+@site_option
+@click.option(
+    "--preview",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the digest's inlined HTML to this file; send and record nothing.",
+)
+@click.option(
+    "--to", "to", metavar="ADDRESS", help="With --preview: the digest of this subscriber."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="List each recipient, subject and item count; send nothing."
+)
+@click.option(
+    "--since",
+    metavar="DATETIME",
+    help="Take every post after this time (site timezone unless an offset is given), "
+    "even posts an earlier digest carried.",
+)
+def digest(
+    config_path: Path | None,
+    site_dir: Path | None,
+    preview: Path | None,
+    to: str | None,
+    dry_run: bool,
+    since: str | None,
+) -> None:
+    """Send the daily email digest of new posts to every subscriber, exactly once.
+
+    \b
+    Examples:
+      feeds digest --preview digest.html
+      feeds digest --dry-run
+      feeds digest
+    """
+    from feeds import dispatch
+    from feeds.config import load_settings
+
+    settings = run(load_settings, config_path, site_dir=site_dir)
+    start = run(parse_since, since, settings)
+    now = datetime.now(UTC)
+    if preview:
+        report = run(dispatch.preview, settings, preview, now=now, since=start, to=to)
+        click.echo(f"wrote {preview} ({report.posts} new posts)")
+        return
+    if dry_run:
+        report = run(dispatch.dry_run, settings, now=now, since=start)
+        for line in report.lines:
+            click.echo(line)
+        click.echo(
+            f"{len(report.lines)} would be sent, {report.skipped} skipped (dry run, nothing sent)"
+        )
+        return
+    report = run(
+        dispatch.send_digest, settings, now=now, since=start, clock=lambda: datetime.now(UTC)
+    )
+    if report.error:
+        click.echo(f"error: {report.error}", err=True)
+    if report.key is None and not report.sent:
+        click.echo(f"no new posts for any subscriber; nothing sent ({report.skipped} skipped)")
+        return
+    resumed = ", resumed" if report.resumed else ""
+    click.echo(
+        f"digest {report.key}{resumed}: {report.sent} sent, {report.skipped} skipped, "
+        f"{report.failed} failed, {report.pending} left for the next run"
+    )
+    if not report.ok:
+        sys.exit(1)

@@ -6,15 +6,28 @@ so an operator fixes a config in one round instead of one error at a time.
 
 from __future__ import annotations
 
+import csv
 import re
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.headerregistry import Address
+from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from feeds.errors import ConfigError
 from feeds.permalink import check_permalink
@@ -62,8 +75,37 @@ def parse_author(value: Any) -> str | None:
     raise ValueError(f"expected a name, got {type(value).__name__}")
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'30s', '10m', '1h', '2d' or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value))
+    if not match or isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 30s, 10m, 1h or 2d, got {value!r}")
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(f"expected a duration longer than zero, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def parse_mailbox(value: str) -> Address:
+    """'Name <addr@host>' or 'addr@host' as an Address; ValueError when it is not one."""
+    name, addr = parseaddr(str(value))
+    if "@" not in addr or any(ch in str(value) for ch in "\r\n"):
+        raise ValueError(f"expected 'Name <address@domain>', got {value!r}")
+    user, _, domain = addr.rpartition("@")
+    return Address(display_name=name, username=user, domain=domain)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class SiteOptions(_Strict):
@@ -131,6 +173,67 @@ class FeedOptions(_Strict):
         return value
 
 
+class SmtpOptions(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username_env: str | None = None
+    password_env: str | None = None
+    ca_file: Path | None = None
+    timeout: float = Field(30, gt=0)
+    retries: int = Field(3, ge=0, le=20)
+    backoff: float = Field(2.0, ge=0)
+    rate_limit: float = Field(0, ge=0)
+
+
+class Subscriber(_Strict):
+    email: EmailStr
+    name: str | None = None
+    categories: Literal["all"] | list[str]
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all":
+            return [part for part in re.split(r"[\s;,]+", value) if part]
+        return value
+
+    def wants(self, category: str) -> bool:
+        return self.categories == "all" or category in self.categories
+
+
+class DigestOptions(_Strict):
+    subject: str = "{{ site.title }} 每日摘要 {{ date }}（{{ count }} 篇）"
+    from_address: str | None = Field(None, alias="from")
+    unsubscribe_url: str | None = None
+    unsubscribe_mailto: str | None = None
+    transport: Literal["outbox", "smtp"] = "outbox"
+    smtp: SmtpOptions = Field(default_factory=SmtpOptions)
+    subscribers: list[Subscriber] = Field(default_factory=list)
+    subscribers_file: Path | None = None
+    templates_dir: Path | None = None
+    first_window: Duration = timedelta(hours=24)
+    lookback: Duration = timedelta(days=7)
+    max_per_category: int = Field(10, ge=1)
+    max_items: int = Field(100, ge=1)
+    max_bytes: int = Field(100_000, ge=10_000)
+    send_empty: bool = False
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_mailbox(value)
+        return value
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://"):
+            raise ValueError(f"expected an https:// URL (RFC 8058), got {value!r}")
+        return value
+
+
 class ConfigFile(_Strict):
     """The shape of config.yaml. Unknown keys are errors, never ignored."""
 
@@ -139,6 +242,7 @@ class ConfigFile(_Strict):
     state_dir: Path | None = None
     site: SiteOptions = Field(default_factory=SiteOptions)
     feeds: FeedOptions = Field(default_factory=FeedOptions)
+    digest: DigestOptions = Field(default_factory=DigestOptions)
 
 
 @dataclass(frozen=True)
@@ -175,6 +279,31 @@ class Settings:
     site: Site
     feeds: FeedOptions
     raw: ConfigFile
+    subscribers: list[Subscriber] = field(default_factory=list)
+    templates_dir: Path = Path("templates")
+
+    def category_page(self, name: str) -> str | None:
+        """The site's HTML page for a category, when config names the pattern."""
+        page = self.feeds.category_page
+        if not page:
+            return None
+        return self.site.absolute("/" + page.lstrip("/").format(name=quote(name)))
+
+    def display_name(self, category: str) -> str:
+        configured = self.feeds.categories.get(category)
+        return configured.title if configured and configured.title else category
+
+    @property
+    def digest(self) -> DigestOptions:
+        return self.raw.digest
+
+    @property
+    def sender(self) -> Address:
+        """The From address; by default digest@ the site's host."""
+        if self.digest.from_address:
+            return parse_mailbox(self.digest.from_address)
+        host = urlsplit(self.site.url).hostname or "localhost"
+        return Address(display_name=self.site.title, username="digest", domain=host)
 
     @property
     def posts_dir(self) -> Path:
@@ -214,7 +343,70 @@ def load_settings(
     if not site_dir.is_dir():
         raise ConfigError("site folder not found", where=str(site_dir))
     site = resolve_site(site_dir, raw.site)
-    return Settings(config_path, site_dir, output, state_dir, site, raw.feeds, raw)
+    subscribers = list(raw.digest.subscribers)
+    if raw.digest.subscribers_file:
+        subscribers += read_subscribers(base / raw.digest.subscribers_file)
+    check_unique_subscribers(subscribers, config_path)
+    templates_dir = find_templates(base / (raw.digest.templates_dir or "templates"))
+    return Settings(
+        config_path, site_dir, output, state_dir, site, raw.feeds, raw, subscribers, templates_dir
+    )
+
+
+def find_templates(configured: Path) -> Path:
+    """The configured folder, else the templates installed with the package."""
+    installed = Path(sys.prefix) / "share" / "feeds" / "templates"
+    return configured if configured.is_dir() or not installed.is_dir() else installed
+
+
+def read_subscribers(path: Path) -> list[Subscriber]:
+    """Subscribers from a YAML list or a CSV file with columns email, name, categories."""
+    if path.suffix.lower() == ".csv":
+        try:
+            with path.open(encoding="utf-8", newline="") as stream:
+                rows = [
+                    {k: v for k, v in row.items() if v not in (None, "")}
+                    for row in csv.DictReader(stream)
+                ]
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
+        label = "row {n}".format
+        first = 2
+    else:
+        data = read_yaml_mapping_or_list(path)
+        rows = data.get("subscribers", []) if isinstance(data, dict) else data
+        label = "subscribers.{n}".format
+        first = 0
+    subscribers, problems = [], []
+    for number, row in enumerate(rows, start=first):
+        try:
+            subscribers.append(Subscriber.model_validate(row))
+        except ValidationError as exc:
+            problems += [f"{label(n=number)}: {line}" for line in describe_validation_errors(exc)]
+    if problems:
+        raise ConfigError(problems, where=str(path))
+    return subscribers
+
+
+def read_yaml_mapping_or_list(path: Path) -> Any:
+    if not path.is_file():
+        raise ConfigError("file not found", where=str(path))
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
+
+
+def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | None) -> None:
+    seen: set[str] = set()
+    for subscriber in subscribers:
+        key = subscriber.email.lower()
+        if key in seen:
+            raise ConfigError(
+                f"digest.subscribers: {subscriber.email} is listed twice",
+                where=str(config_path or "config.yaml"),
+            )
+        seen.add(key)
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:

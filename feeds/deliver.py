@@ -1,0 +1,205 @@
+"""Hand messages over: to a local Maildir outbox or to an SMTP server. The network edge.
+
+A transport answers each message with success, a permanent refusal for that
+recipient (logged, the others go on), or raises: ``TransientFailure`` when the
+server stayed unreachable or kept saying "try later" through every retry,
+``DeliveryError`` when nothing can be sent at all (bad credentials, sender
+refused). Secrets come from environment variables and never reach a log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+from typing import Protocol
+
+from feeds.config import SmtpOptions
+from feeds.errors import ConfigError, DeliveryError
+
+log = logging.getLogger(__name__)
+
+
+class TransientFailure(Exception):
+    """The server could not take the message now; a later run may succeed."""
+
+
+class PermanentFailure(Exception):
+    """The server refused this recipient for good (5xx)."""
+
+
+class Transport(Protocol):
+    def send(self, message: EmailMessage, sender: str, recipient: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Outbox:
+    """A Maildir under the state directory, readable by any mail client.
+
+    File names derive from the Message-ID, so handing the same message over
+    twice (a crash between writing and recording) leaves one copy, not two.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        for sub in ("tmp", "new", "cur"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+
+    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:32] + ".feeds"
+        if (self.folder / "new" / name).exists() or any((self.folder / "cur").glob(name + "*")):
+            return
+        temporary = self.folder / "tmp" / name
+        with open(temporary, "wb") as stream:
+            stream.write(message.as_bytes(policy=SMTP))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, self.folder / "new" / name)
+
+    def close(self) -> None:
+        pass
+
+
+def _credentials(options: SmtpOptions) -> tuple[str, str] | None:
+    if not options.username_env:
+        return None
+    user = os.environ.get(options.username_env)
+    password = os.environ.get(options.password_env or "")
+    missing = [
+        name
+        for name, value in ((options.username_env, user), (options.password_env, password))
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"digest.smtp: environment variable {' and '.join(str(m) for m in missing)} "
+            "not set (SMTP credentials are read from the environment)"
+        )
+    return user or "", password or ""
+
+
+class Smtp:
+    """One reused SMTP connection with TLS verification, retries with backoff and a rate limit."""
+
+    def __init__(
+        self,
+        options: SmtpOptions,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.options = options
+        self.credentials = _credentials(options)
+        self.sleep = sleep
+        self.clock = clock
+        self.connection: smtplib.SMTP | None = None
+        self.last_sent: float | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        cafile = str(self.options.ca_file) if self.options.ca_file else None
+        return ssl.create_default_context(cafile=cafile)
+
+    def connect(self) -> smtplib.SMTP:
+        options = self.options
+        if options.security == "tls":
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                options.host, options.port, timeout=options.timeout, context=self.tls_context()
+            )
+        else:
+            connection = smtplib.SMTP(options.host, options.port, timeout=options.timeout)
+            if options.security == "starttls":
+                connection.starttls(context=self.tls_context())
+        if self.credentials:
+            try:
+                connection.login(*self.credentials)
+            except smtplib.SMTPAuthenticationError as exc:
+                connection.close()
+                raise DeliveryError(
+                    f"SMTP login refused: {exc.smtp_code} {_text(exc.smtp_error)}",
+                    where=f"{options.host}:{options.port}",
+                ) from None
+        return connection
+
+    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        attempts = self.options.retries + 1
+        for attempt in range(1, attempts + 1):
+            self._wait_for_rate_limit()
+            try:
+                self._send_once(message, sender, recipient)
+                return
+            except TransientFailure as exc:
+                self.close()
+                if attempt == attempts:
+                    raise
+                delay = self.options.backoff * 2 ** (attempt - 1)
+                log.warning("%s: %s; retry %d in %.1fs", recipient, exc, attempt, delay)
+                self.sleep(delay)
+
+    def _send_once(self, message: EmailMessage, sender: str, recipient: str) -> None:
+        where = f"{self.options.host}:{self.options.port}"
+        try:
+            if self.connection is None:
+                self.connection = self.connect()
+            self.connection.send_message(message, from_addr=sender, to_addrs=[recipient])
+            self.last_sent = self.clock()
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = exc.recipients.get(recipient, (550, b"refused"))
+            _classify(code, text, where)
+        except smtplib.SMTPSenderRefused as exc:
+            if exc.smtp_code >= 500:
+                raise DeliveryError(
+                    f"sender {sender} refused: {exc.smtp_code} {_text(exc.smtp_error)}", where=where
+                ) from None
+            raise TransientFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
+        except smtplib.SMTPResponseException as exc:
+            _classify(exc.smtp_code, exc.smtp_error, where)
+        except ssl.SSLCertVerificationError as exc:
+            raise DeliveryError(
+                f"TLS certificate not trusted: {exc.verify_message}", where=where
+            ) from None
+        except (
+            TimeoutError,
+            smtplib.SMTPServerDisconnected,
+            smtplib.SMTPConnectError,
+            OSError,
+        ) as exc:
+            raise TransientFailure(f"cannot reach {where}: {exc}") from None
+
+    def _wait_for_rate_limit(self) -> None:
+        if not self.options.rate_limit or self.last_sent is None:
+            return
+        wait = 1 / self.options.rate_limit - (self.clock() - self.last_sent)
+        if wait > 0:
+            self.sleep(wait)
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.quit()
+            except (smtplib.SMTPException, OSError):
+                self.connection.close()
+            self.connection = None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _classify(code: int, text: bytes | str, where: str) -> None:
+    if 400 <= code < 500:
+        raise TransientFailure(f"{code} {_text(text)}")
+    raise PermanentFailure(f"{code} {_text(text)}")
+
+
+def open_transport(kind: str, options: SmtpOptions, state_dir: Path) -> Transport:
+    if kind == "smtp":
+        return Smtp(options)
+    return Outbox(state_dir / "outbox")

@@ -1,0 +1,292 @@
+"""``feeds digest``: plan today's digest, deliver it to each subscriber exactly once, record it.
+
+A run first finishes any digest a previous run left unfinished (crash, kill,
+SMTP outage), with the content stored then; only a run with nothing
+unfinished plans a new one. New posts are the posts no delivered digest has
+carried yet, so a post whose file arrives late is in the next digest instead
+of being lost between two windows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from feeds.collect import BadPost, collect, post_files, read_body
+from feeds.config import Settings
+from feeds.deliver import PermanentFailure, TransientFailure, Transport, open_transport
+from feeds.digest import (
+    Composer,
+    Item,
+    build_message,
+    categories_with_news,
+    group_by_category,
+    message_id,
+    personalize,
+    source_link,
+    unique_stories,
+    unsubscribe_link,
+    variant_key,
+)
+from feeds.errors import ConfigError
+from feeds.render import render_body
+from feeds.state import Digest, Recipient, State, Variant, exclusive_lock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DigestReport:
+    key: str | None = None
+    sent: int = 0
+    skipped: int = 0  # subscribers with nothing new in their categories
+    failed: int = 0  # refused for good by the server
+    pending: int = 0  # not delivered yet; the next run retries them
+    posts: int = 0
+    resumed: bool = False
+    stopped: bool = False
+    error: str | None = None  # why delivery stopped early
+    lines: list[str] = field(default_factory=list)  # dry-run listing
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.pending and not self.error
+
+
+@dataclass(frozen=True)
+class Plan:
+    key: str
+    window: tuple[datetime, datetime]
+    posts: list[tuple[str, datetime]]
+    variants: dict[str, Variant]
+    recipients: list[Recipient]
+    skipped: int
+
+
+def candidate_posts(settings: Settings, state: State, now: datetime, since: datetime | None):
+    """The posts a digest made now should carry, and the window they come from."""
+    if since is not None:
+        start = since
+    elif state.get_meta("first_window_start") is None:
+        start = now - settings.digest.first_window
+    else:
+        first = datetime.fromisoformat(state.get_meta("first_window_start") or "")
+        start = max(first, now - settings.digest.lookback)
+    if not settings.posts_dir.is_dir():
+        raise ConfigError("no _posts folder in the site", where=str(settings.site_dir))
+    collected = collect(
+        settings.site, settings.posts_dir, now=now, files=post_files(settings.posts_dir)
+    )
+    posts = [post for post in collected.posts if start < post.date <= now]
+    if since is None:
+        done = state.digested_urls([post.url for post in posts])
+        posts = [post for post in posts if post.url not in done]
+    return posts, (start, now)
+
+
+def to_items(settings: Settings, posts) -> list[Item]:
+    items = []
+    for post in posts:
+        try:
+            body = read_body(post)
+        except BadPost:
+            body = ""
+        rendered = render_body(
+            body,
+            is_markdown=post.is_markdown,
+            base_url=post.url,
+            summary_length=settings.feeds.summary_length,
+        )
+        items.append(Item(post, rendered.summary, source_link(rendered.html, settings.site.url)))
+    return items
+
+
+def make_plan(
+    settings: Settings,
+    state: State,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    only: str | None = None,
+    key: str | None = None,
+) -> Plan:
+    """Choose, group and render everything a digest needs, before anything is sent."""
+    posts, window = candidate_posts(settings, state, now, since)
+    by_category = group_by_category(unique_stories(to_items(settings, posts)))
+    day = now.astimezone(settings.site.timezone).strftime("%Y-%m-%d")
+    key = key or state.next_key(day)
+    domain = urlsplit(settings.site.url).hostname or "localhost"
+    composer = Composer(settings, settings.templates_dir)
+    subscribers = [
+        s for s in settings.subscribers if only is None or s.email.lower() == only.lower()
+    ]
+    if only is not None and not subscribers:
+        raise ConfigError(f"--to {only}: not a subscriber in the configuration")
+    variants: dict[str, Variant] = {}
+    recipients: list[Recipient] = []
+    skipped = 0
+    for subscriber in subscribers:
+        categories = categories_with_news(subscriber, by_category)
+        if not categories and not settings.digest.send_empty:
+            skipped += 1
+            continue
+        name = variant_key(categories)
+        if name not in variants:
+            variants[name] = composer.render(categories, by_category, day)
+        recipients.append(
+            Recipient(
+                subscriber.email, subscriber.name, name, message_id(key, subscriber.email, domain)
+            )
+        )
+    return Plan(
+        key=key,
+        window=window,
+        posts=[(post.url, post.date) for post in posts],
+        variants=variants,
+        recipients=recipients,
+        skipped=skipped,
+    )
+
+
+def preview(
+    settings: Settings, output: Path, *, now: datetime, since: datetime | None, to: str | None
+) -> DigestReport:
+    """Write the inlined HTML a subscriber (or a reader of every category) would get."""
+    state = State(settings.state_dir)
+    try:
+        posts, _ = candidate_posts(settings, state, now, since)
+        by_category = group_by_category(unique_stories(to_items(settings, posts)))
+        if to:
+            plan = make_plan(settings, state, now=now, since=since, only=to, key="preview")
+            html = next(iter(plan.variants.values())).html if plan.variants else None
+        else:
+            day = now.astimezone(settings.site.timezone).strftime("%Y-%m-%d")
+            html = (
+                Composer(settings, settings.templates_dir)
+                .render(sorted(by_category), by_category, day)
+                .html
+            )
+    finally:
+        state.close()
+    if html is None:
+        html = "<p>Nothing new for this subscriber.</p>"
+    email = to or "reader@example.com"
+    html = personalize(html, email, unsubscribe_link(settings, email), html=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(html, encoding="utf-8")
+    return DigestReport(key="preview", posts=len(posts))
+
+
+def dry_run(settings: Settings, *, now: datetime, since: datetime | None) -> DigestReport:
+    state = State(settings.state_dir)
+    try:
+        unfinished = state.unfinished_digest()
+        if unfinished is not None:
+            variants = state.variants(unfinished)
+            pending = state.pending(unfinished)
+            lines = [
+                f"{r.email}\t{variants[r.variant].subject}\t{variants[r.variant].items} items"
+                for r in pending
+            ]
+            return DigestReport(key=unfinished.key, pending=len(pending), resumed=True, lines=lines)
+        plan = make_plan(settings, state, now=now, since=since, key="dry-run")
+    finally:
+        state.close()
+    lines = [
+        f"{r.email}\t{plan.variants[r.variant].subject}\t{plan.variants[r.variant].items} items"
+        for r in plan.recipients
+    ]
+    return DigestReport(key=None, skipped=plan.skipped, posts=len(plan.posts), lines=lines)
+
+
+def send_digest(
+    settings: Settings,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    clock: Callable[[], datetime] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    transport: Transport | None = None,
+) -> DigestReport:
+    """Deliver the unfinished digest, or plan and deliver a new one. Holds the digest lock."""
+    clock = clock or (lambda: now)
+    with exclusive_lock(settings.state_dir, "digest.lock", "feeds digest"):
+        state = State(settings.state_dir)
+        try:
+            report = DigestReport()
+            digest = state.unfinished_digest()
+            if digest is None:
+                plan = make_plan(settings, state, now=now, since=since)
+                report.skipped, report.posts = plan.skipped, len(plan.posts)
+                if not plan.recipients:
+                    return report
+                digest = state.plan(
+                    key=plan.key,
+                    created_at=now,
+                    window=plan.window,
+                    posts=plan.posts,
+                    variants=list(plan.variants.values()),
+                    recipients=plan.recipients,
+                )
+            else:
+                report.resumed = True
+            report.key = digest.key
+            deliver_pending(settings, state, digest, report, clock, should_stop, transport)
+            state.complete_if_done(digest, clock())
+            return report
+        finally:
+            state.close()
+
+
+def deliver_pending(
+    settings: Settings,
+    state: State,
+    digest: Digest,
+    report: DigestReport,
+    clock: Callable[[], datetime],
+    should_stop: Callable[[], bool],
+    transport: Transport | None,
+) -> None:
+    variants = state.variants(digest)
+    pending = state.pending(digest)
+    wanted = {s.email.lower() for s in settings.subscribers}
+    transport = transport or open_transport(
+        settings.digest.transport, settings.digest.smtp, settings.state_dir
+    )
+    sender = settings.sender.addr_spec
+    try:
+        for index, recipient in enumerate(pending):
+            if should_stop():
+                report.stopped = True
+                report.pending = len(pending) - index
+                return
+            if recipient.email.lower() not in wanted:  # unsubscribed since the digest was planned
+                state.mark(digest, recipient.email, "dropped", clock())
+                continue
+            message = build_message(
+                settings,
+                variants[recipient.variant],
+                email=recipient.email,
+                name=recipient.name,
+                message_id=recipient.message_id,
+                date=digest.created_at,
+            )
+            try:
+                transport.send(message, sender, recipient.email)
+            except PermanentFailure as exc:
+                log.error("%s: refused: %s", recipient.email, exc)
+                state.mark(digest, recipient.email, "failed", clock(), str(exc))
+                report.failed += 1
+                continue
+            except TransientFailure as exc:
+                report.pending = len(pending) - index
+                report.error = f"{recipient.email}: not delivered: {exc}"
+                return
+            state.mark(digest, recipient.email, "sent", clock())
+            report.sent += 1
+    finally:
+        transport.close()

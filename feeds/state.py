@@ -1,0 +1,275 @@
+"""The digest's memory: a SQLite database and a lock file in the state directory.
+
+Exactly-once delivery rests on three rules kept here. A digest is planned in
+one transaction (its posts, its rendered variants, one row per recipient)
+before anything is sent. Each recipient is marked done in its own committed
+transaction right after the server accepted the message. A digest counts as
+delivered, and its posts as digested, only when no recipient is left pending.
+A run after a crash resumes the unfinished digest with the stored content.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from feeds.errors import LockedError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS digests (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    window_start TEXT NOT NULL,
+    window_end TEXT NOT NULL,
+    completed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS digest_posts (
+    digest_id INTEGER NOT NULL REFERENCES digests(id),
+    url TEXT NOT NULL,
+    date TEXT NOT NULL,
+    PRIMARY KEY (digest_id, url)
+);
+CREATE INDEX IF NOT EXISTS digest_posts_url ON digest_posts(url);
+CREATE TABLE IF NOT EXISTS variants (
+    digest_id INTEGER NOT NULL REFERENCES digests(id),
+    variant TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    html TEXT NOT NULL,
+    text TEXT NOT NULL,
+    items INTEGER NOT NULL,
+    PRIMARY KEY (digest_id, variant)
+);
+CREATE TABLE IF NOT EXISTS recipients (
+    digest_id INTEGER NOT NULL REFERENCES digests(id),
+    email TEXT NOT NULL,
+    name TEXT,
+    variant TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    error TEXT,
+    done_at TEXT,
+    PRIMARY KEY (digest_id, email)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One rendered digest, shared by every recipient who chose the same categories."""
+
+    key: str
+    subject: str
+    html: str
+    text: str
+    items: int
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str | None
+    variant: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    id: int
+    key: str
+    created_at: datetime
+    window_start: datetime
+    window_end: datetime
+
+
+@contextmanager
+def exclusive_lock(state_dir: Path, name: str, what: str) -> Iterator[None]:
+    """Hold ``state_dir/name`` exclusively or fail at once: two senders must never overlap.
+
+    An flock dies with its process, so a kill -9 never leaves a stale lock.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / name
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockedError(f"another {what} is running (lock held on {path})") from None
+        os.ftruncate(handle, 0)
+        os.write(handle, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(handle)
+
+
+class State:
+    """The SQLite state database of one state directory."""
+
+    def __init__(self, state_dir: Path):
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "state.sqlite3"
+        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def unfinished_digest(self) -> Digest | None:
+        row = self.db.execute(
+            "SELECT id, key, created_at, window_start, window_end FROM digests "
+            "WHERE completed_at IS NULL ORDER BY id LIMIT 1"
+        ).fetchone()
+        return _digest(row) if row else None
+
+    def last_completed(self) -> Digest | None:
+        row = self.db.execute(
+            "SELECT id, key, created_at, window_start, window_end FROM digests "
+            "WHERE completed_at IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return _digest(row) if row else None
+
+    def digested_urls(self, urls: list[str]) -> set[str]:
+        """Which of these posts a completed digest already carried."""
+        found: set[str] = set()
+        for start in range(0, len(urls), 500):
+            chunk = urls[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in self.db.execute(
+                    f"SELECT p.url FROM digest_posts p JOIN digests d ON d.id = p.digest_id "
+                    f"WHERE d.completed_at IS NOT NULL AND p.url IN ({marks})",
+                    chunk,
+                )
+            )
+        return found
+
+    def plan(
+        self,
+        *,
+        key: str,
+        created_at: datetime,
+        window: tuple[datetime, datetime],
+        posts: list[tuple[str, datetime]],
+        variants: list[Variant],
+        recipients: list[Recipient],
+    ) -> Digest:
+        """Record a whole digest before the first message leaves."""
+        with self.transaction() as db:
+            if self.get_meta("first_window_start") is None:
+                db.execute(
+                    "INSERT INTO meta VALUES ('first_window_start', ?)", (window[0].isoformat(),)
+                )
+            cursor = db.execute(
+                "INSERT INTO digests (key, created_at, window_start, window_end) VALUES (?,?,?,?)",
+                (key, created_at.isoformat(), window[0].isoformat(), window[1].isoformat()),
+            )
+            digest_id = cursor.lastrowid
+            db.executemany(
+                "INSERT INTO digest_posts VALUES (?,?,?)",
+                [(digest_id, url, date.isoformat()) for url, date in posts],
+            )
+            db.executemany(
+                "INSERT INTO variants VALUES (?,?,?,?,?,?)",
+                [(digest_id, v.key, v.subject, v.html, v.text, v.items) for v in variants],
+            )
+            db.executemany(
+                "INSERT INTO recipients (digest_id, email, name, variant, message_id) "
+                "VALUES (?,?,?,?,?)",
+                [(digest_id, r.email, r.name, r.variant, r.message_id) for r in recipients],
+            )
+        return Digest(digest_id, key, created_at, window[0], window[1])
+
+    def variants(self, digest: Digest) -> dict[str, Variant]:
+        rows = self.db.execute(
+            "SELECT variant, subject, html, text, items FROM variants WHERE digest_id = ?",
+            (digest.id,),
+        )
+        return {row[0]: Variant(*row) for row in rows}
+
+    def pending(self, digest: Digest) -> list[Recipient]:
+        rows = self.db.execute(
+            "SELECT email, name, variant, message_id FROM recipients "
+            "WHERE digest_id = ? AND status = 'pending' ORDER BY email",
+            (digest.id,),
+        )
+        return [Recipient(*row) for row in rows]
+
+    def mark(
+        self, digest: Digest, email: str, status: str, when: datetime, error: str = ""
+    ) -> None:
+        """Record one recipient's outcome, durably, before the next message is sent."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE recipients SET status = ?, error = ?, done_at = ? "
+                "WHERE digest_id = ? AND email = ?",
+                (status, error or None, when.isoformat(), digest.id, email),
+            )
+
+    def counts(self, digest: Digest) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT status, COUNT(*) FROM recipients WHERE digest_id = ? GROUP BY status",
+            (digest.id,),
+        )
+        return dict(rows.fetchall())
+
+    def complete_if_done(self, digest: Digest, when: datetime) -> bool:
+        """Close the digest when nobody is pending; only then are its posts 'digested'."""
+        with self.transaction() as db:
+            pending = db.execute(
+                "SELECT COUNT(*) FROM recipients WHERE digest_id = ? AND status = 'pending'",
+                (digest.id,),
+            ).fetchone()[0]
+            if pending:
+                return False
+            db.execute(
+                "UPDATE digests SET completed_at = ? WHERE id = ?", (when.isoformat(), digest.id)
+            )
+        return True
+
+    def next_key(self, day: str) -> str:
+        """A digest key such as 2022-05-25, or 2022-05-25.2 for a second digest that day."""
+        taken = {
+            row[0]
+            for row in self.db.execute("SELECT key FROM digests WHERE key LIKE ?", (f"{day}%",))
+        }
+        if day not in taken:
+            return day
+        number = 2
+        while f"{day}.{number}" in taken:
+            number += 1
+        return f"{day}.{number}"
+
+
+def _digest(row: tuple) -> Digest:
+    return Digest(
+        row[0],
+        row[1],
+        datetime.fromisoformat(row[2]),
+        datetime.fromisoformat(row[3]),
+        datetime.fromisoformat(row[4]),
+    )
