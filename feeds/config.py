@@ -446,7 +446,11 @@ def describe_validation_errors(exc: ValidationError) -> list[str]:
             continue
         message = re.sub(r"^Value error, ", "", error["msg"])
         got = error.get("input")
-        if error["type"] not in ("value_error", "missing") and not isinstance(got, dict | list):
+        if (
+            error["type"] != "missing"
+            and not isinstance(got, dict | list)
+            and repr(got) not in message
+        ):
             message += f" (got {got!r})"
         lines.append(f"{key}: {message}")
     return lines

@@ -52,4 +52,6 @@ class DeliveryError(FeedsError):
 
 
 class LockedError(FeedsError):
-    """Another process holds the lock on the state directory."""
+    """Another process holds the lock on the state directory: try again later."""
+
+    exit_code = 3

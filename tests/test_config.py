@@ -107,3 +107,59 @@ def test_no_config_at_all_works_with_defaults(site, monkeypatch, tmp_path):
     assert settings.config_path is None
     assert settings.feeds.limit == 20 and settings.feeds.formats == ["atom", "rss"]
     assert settings.site.url == "https://example.org"
+
+
+def test_subscribers_from_a_csv_file_are_validated_and_merged(site, tmp_path):
+    (tmp_path / "subs.csv").write_text(
+        "email,name,categories\nreader@example.com,读者,kejiribao emnews\nall@example.com,,all\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "digest:\n  subscribers_file: subs.csv\n"
+        "  subscribers: [{email: one@example.com, categories: [Wind]}]\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config, site_dir=site.root)
+    assert [(s.email, s.name, s.categories) for s in settings.subscribers] == [
+        ("one@example.com", None, ["Wind"]),
+        ("reader@example.com", "读者", ["kejiribao", "emnews"]),
+        ("all@example.com", None, "all"),
+    ]
+
+
+def test_a_bad_subscriber_address_is_named_with_its_row(site, tmp_path):
+    (tmp_path / "subs.csv").write_text(
+        "email,categories\nreader@example.com,all\nnot-an-address,all\n", encoding="utf-8"
+    )
+    lines = problems(tmp_path, "digest: {subscribers_file: subs.csv}\n", site.root)
+    assert lines == [
+        f"{tmp_path / 'subs.csv'}: row 3: email: value is not a valid email address: "
+        "An email address must have an @-sign. (got 'not-an-address')"
+    ]
+
+
+def test_a_subscriber_listed_twice_is_an_error(site, tmp_path):
+    lines = problems(
+        tmp_path,
+        "digest:\n  subscribers:\n    - {email: a@example.com, categories: all}\n"
+        "    - {email: A@example.com, categories: all}\n",
+        site.root,
+    )
+    assert lines == [
+        f"{tmp_path / 'config.yaml'}: digest.subscribers: A@example.com is listed twice"
+    ]
+
+
+def test_durations_and_the_from_address_are_checked(site, tmp_path):
+    lines = problems(
+        tmp_path,
+        "digest: {first_window: soon, from: 'nobody', unsubscribe_url: 'http://x.org'}\n",
+        site.root,
+    )
+    config = tmp_path / "config.yaml"
+    assert lines == [
+        f"{config}: digest.from: expected 'Name <address@domain>', got 'nobody'",
+        f"{config}: digest.unsubscribe_url: expected an https:// URL (RFC 8058), got 'http://x.org'",
+        f"{config}: digest.first_window: expected a duration such as 30s, 10m, 1h or 2d, got 'soon'",
+    ]
