@@ -224,3 +224,72 @@ def digest(
     )
     if not report.ok:
         sys.exit(1)
+
+
+def setup_schedule_logging(log_file: Path | None) -> None:
+    """One line per job run, with a timestamp, to stderr and optionally to a file."""
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("feeds").setLevel(logging.INFO)
+
+
+@main.command()
+@config_option
+@site_option
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder the feeds are written to. Overrides output.",
+)
+@click.option("--once", is_flag=True, help="Run every job once now, then exit.")
+@click.option(
+    "--list", "list_jobs", is_flag=True, help="Print the jobs and their next runs, then exit."
+)
+@click.option(
+    "--log-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also append the log to this file.",
+)
+def schedule(
+    config_path: Path | None,
+    site_dir: Path | None,
+    output: Path | None,
+    once: bool,
+    list_jobs: bool,
+    log_file: Path | None,
+) -> None:
+    """Keep the feeds fresh and send the digest on time, until stopped.
+
+    Rebuilds the feeds every schedule.build_every and sends the digest at
+    schedule.digest_cron (in the site's timezone). Stop it with SIGTERM or
+    Ctrl-C: a running job finishes first.
+
+    \b
+    Examples:
+      feeds schedule --list
+      feeds schedule --log-file /var/log/feeds.log
+      feeds schedule --once
+    """
+    from feeds import schedule as scheduling
+    from feeds.config import load_settings
+
+    settings = run(load_settings, config_path, site_dir=site_dir, output=output)
+    args = tuple(str(value) if value else None for value in (config_path, site_dir, output))
+    if list_jobs:
+        for spec, when in run(scheduling.next_runs, settings, args):
+            click.echo(f"{spec.id:<8} {spec.describe:<36} next run {when}")
+        return
+    setup_schedule_logging(log_file)
+    if once:
+        sys.exit(0 if run(scheduling.run_once, settings, args) else 1)
+    run(scheduling.serve, settings, args)

@@ -95,6 +95,15 @@ def parse_duration(value: Any) -> timedelta:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
+def format_duration(value: timedelta) -> str:
+    """The shortest of '45s', '10m', '6h', '2d' that says it exactly."""
+    seconds = value.total_seconds()
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{seconds / _UNITS[unit]:g}{unit}"
+    return f"{seconds:g}s"
+
+
 def parse_mailbox(value: str) -> Address:
     """'Name <addr@host>' or 'addr@host' as an Address; ValueError when it is not one."""
     name, addr = parseaddr(str(value))
@@ -234,6 +243,22 @@ class DigestOptions(_Strict):
         return value
 
 
+class ScheduleOptions(_Strict):
+    build_every: Duration = timedelta(minutes=10)
+    digest_cron: str = "0 8 * * *"
+    misfire_grace: Duration = timedelta(hours=6)
+    build: bool = True
+    digest: bool = True
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from feeds.cron import parse_cron
+
+        parse_cron(value)
+        return value
+
+
 class ConfigFile(_Strict):
     """The shape of config.yaml. Unknown keys are errors, never ignored."""
 
@@ -243,6 +268,7 @@ class ConfigFile(_Strict):
     site: SiteOptions = Field(default_factory=SiteOptions)
     feeds: FeedOptions = Field(default_factory=FeedOptions)
     digest: DigestOptions = Field(default_factory=DigestOptions)
+    schedule: ScheduleOptions = Field(default_factory=ScheduleOptions)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,266 @@
+"""`feeds schedule` as a real process: fast intervals, a real SMTP server, real signals."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from feeds.state import State
+from tests.conftest import ROOT
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def wait_for(condition, timeout: float = 15.0, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def recent(minutes_ago: int) -> str:
+    """A post date in the last day of the real clock: the scheduler runs on real time."""
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%d %H:%M:%S +0000")
+
+
+class Service:
+    """A `feeds schedule` child process and its log file."""
+
+    def __init__(self, tmp_path: Path, site_root: Path, config: str):
+        self.config = tmp_path / "config.yaml"
+        self.config.write_text(config, encoding="utf-8")
+        self.log = tmp_path / "schedule.log"
+        self.site = site_root
+        self.process: subprocess.Popen | None = None
+
+    def command(self, *extra: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "feeds",
+            "schedule",
+            "--config",
+            str(self.config),
+            "--site",
+            str(self.site),
+            *extra,
+        ]
+
+    def start(self) -> Service:
+        self.process = subprocess.Popen(
+            self.command("--log-file", str(self.log)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: "next run" in self.text())
+        return self
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8") if self.log.exists() else ""
+
+    def lines(self, job: str) -> list[str]:
+        return [line for line in self.text().splitlines() if f" {job}: started " in line]
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+def schedule_config(
+    port: int | None = None,
+    cron: str = "0 8 * * *",
+    every: str = "1s",
+    subscribers: int = 1,
+    extra: str = "",
+) -> str:
+    transport = (
+        f"  transport: smtp\n  smtp: {{host: 127.0.0.1, port: {port}, security: none, "
+        "retries: 0, backoff: 0}\n"
+        if port
+        else ""
+    )
+    people = "".join(
+        f"    - {{email: r{n}@example.com, categories: all}}\n" for n in range(subscribers)
+    )
+    return (
+        f"state_dir: state\noutput: out\n"
+        f"schedule: {{build_every: {every}, digest_cron: '{cron}', misfire_grace: 1h}}\n{extra}"
+        f"digest:\n  templates_dir: {ROOT / 'templates'}\n{transport}  subscribers:\n{people}"
+    )
+
+
+@pytest.fixture
+def service(tmp_path, site):
+    services: list[Service] = []
+
+    def make(config: str) -> Service:
+        created = Service(tmp_path, site.root, config)
+        services.append(created)
+        return created
+
+    yield make
+    for created in services:
+        if created.process and created.process.poll() is None:
+            created.process.kill()
+            created.process.wait()
+
+
+def test_feeds_appear_and_are_rebuilt_when_a_post_is_added(site, service, tmp_path):
+    site.post("2026-11-28-first.md", title="第一篇", date=recent(60))
+    running = service(schedule_config()).start()
+    feed = tmp_path / "out" / "category" / "kejiribao" / "atom.xml"
+    wait_for(lambda: feed.exists() and "第一篇" in feed.read_text(encoding="utf-8"))
+    site.post("2026-11-28-second.md", title="第二篇", date=recent(30))
+    wait_for(lambda: "第二篇" in feed.read_text(encoding="utf-8"))
+    assert running.stop() == 0
+    assert running.lines("build")[0].endswith(
+        "1 posts read, 0 skipped, 4 feeds written, 0 unchanged"
+    )
+    assert "stopped" in running.text()
+
+
+def test_the_digest_arrives_on_its_cron_time(site, service, smtp_server):
+    site.post("2026-11-28-news.md", title="要闻", date=recent(60))
+    running = service(schedule_config(smtp_server.port, cron="*/2 * * * * *", every="1h")).start()
+    wait_for(lambda: smtp_server.messages)
+    assert running.stop() == 0
+    message = smtp_server.parsed()[0]
+    assert "要闻" in message.get_body(("html",)).get_content()
+    assert "digest: started" in running.text() and "1 sent" in running.text()
+
+
+def test_sigterm_during_a_digest_stops_between_recipients_and_exits_0(
+    site, service, smtp_server, tmp_path
+):
+    site.post("2026-11-28-news.md", title="要闻", date=recent(60))
+    smtp_server.delay = 0.4
+    running = service(
+        schedule_config(smtp_server.port, cron="*/2 * * * * *", every="1h", subscribers=6)
+    ).start()
+    wait_for(lambda: len(smtp_server.messages) >= 1)
+    assert running.stop() == 0
+    sent = len(smtp_server.messages)
+    assert 1 <= sent < 6
+    state = State(tmp_path / "state")
+    digest = state.unfinished_digest()
+    assert digest is not None
+    counts = state.counts(digest)
+    assert counts == {"sent": sent, "pending": 6 - sent}
+    state.close()
+
+
+def test_a_restart_after_a_missed_cron_time_runs_the_digest_exactly_once(
+    site, service, smtp_server
+):
+    site.post("2026-11-28-news.md", title="要闻", date=recent(60))
+    wait_for(lambda: datetime.now(SHANGHAI).second < 50, timeout=15)
+    soon = datetime.now(SHANGHAI) + timedelta(seconds=4)
+    later = soon + timedelta(seconds=1)
+    # two fire times, both inside the downtime: they coalesce into one run
+    cron = f"{soon.second},{later.second} {soon.minute} {soon.hour} * * *"
+    config = schedule_config(smtp_server.port, cron=cron, every="1h")
+    first = service(config).start()
+    assert first.stop() == 0
+    assert first.lines("digest") == []
+    wait_for(lambda: datetime.now(SHANGHAI) > later + timedelta(seconds=1), timeout=10)
+    second = service(config).start()
+    wait_for(lambda: second.lines("digest"))
+    time.sleep(1.5)
+    assert second.stop() == 0
+    assert len(second.lines("digest")) == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_failing_job_is_logged_and_the_next_run_still_happens(site, service, tmp_path):
+    site.post("2026-11-28-a.md", title="甲", date=recent(60))
+    hidden = site.root / "_posts_away"
+    running = service(schedule_config(every="1s")).start()
+    wait_for(lambda: running.lines("build"))
+    site.posts.rename(hidden)
+    wait_for(lambda: any("failed: " in line for line in running.lines("build")))
+    hidden.rename(site.posts)
+    failures = len([line for line in running.lines("build") if "failed" in line])
+    wait_for(
+        lambda: (
+            "posts read" in running.lines("build")[-1]
+            and len(running.lines("build")) > failures + 1
+        )
+    )
+    assert running.stop() == 0
+    failed = next(line for line in running.lines("build") if "failed" in line)
+    assert failed.endswith(f"failed: {site.root}: no _posts folder in the site")
+    assert "Traceback" not in running.text()
+
+
+def test_a_second_scheduler_on_the_same_state_dir_exits_at_once(site, service):
+    site.post("2026-11-28-a.md", title="甲", date=recent(60))
+    running = service(schedule_config(every="1h")).start()
+    second = subprocess.run(running.command(), capture_output=True, text=True, timeout=30)
+    assert second.returncode == 3
+    assert second.stderr.startswith("error: another feeds schedule for this state_dir is running")
+    assert running.stop() == 0
+
+
+def test_list_shows_next_runs_in_the_site_timezone_with_crontab_weekdays(site, tmp_path):
+    site.config("title: t\nurl: https://example.org\ntimezone: Asia/Shanghai\n")
+    site.post("2026-11-28-a.md")
+    config = tmp_path / "config.yaml"
+    config.write_text(schedule_config(cron="0 8 * * 0", every="10m"), encoding="utf-8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "feeds",
+            "schedule",
+            "--list",
+            "--config",
+            str(config),
+            "--site",
+            str(site.root),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    build_line, digest_line = result.stdout.splitlines()
+    assert build_line.startswith("build    every 10m")
+    assert digest_line.startswith("digest   cron '0 8 * * 0' (Asia/Shanghai)")
+    when = datetime.strptime(digest_line.rsplit("next run ", 1)[1], "%Y-%m-%d %H:%M:%S CST")
+    assert when.strftime("%A %H:%M") == "Sunday 08:00"
+
+
+def test_once_runs_every_job_and_exits(site, tmp_path, smtp_server):
+    site.post("2026-11-28-news.md", title="要闻", date=recent(60))
+    config = tmp_path / "config.yaml"
+    config.write_text(schedule_config(smtp_server.port), encoding="utf-8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "feeds",
+            "schedule",
+            "--once",
+            "--config",
+            str(config),
+            "--site",
+            str(site.root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert " build: started " in result.stderr and " digest: started " in result.stderr
+    assert (tmp_path / "out" / "atom.xml").exists() and len(smtp_server.messages) == 1
