@@ -2,28 +2,41 @@
 
 Everything is read and checked before anything is written, so a build that
 stops (or a ``--strict`` build with warnings) leaves the previous feeds intact.
+
+Builds are incremental. Post files whose size and mtime are unchanged are not
+read again (their front matter is cached), and feeds whose inputs are
+unchanged are not generated again; a build where nothing changed at all stops
+after comparing file stamps. The output is the same, byte for byte, as a cold
+build's: the caches only ever skip work whose result is known.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from functools import partial
+from typing import TYPE_CHECKING
 
-from feeds.collect import BadPost, collect, post_files, read_body
+from feeds.cache import FeedIndex, PostIndex, Stamp, cache_key, file_stamp
+from feeds.collect import BadPost, FileResult, gather, read_batch, read_body, scan
 from feeds.config import Settings
 from feeds.errors import ConfigError, StrictError
-from feeds.feedwriter import FILE_NAMES, FeedSpec, feed_document, safe_slug, write_if_changed
-from feeds.post import Post, PostProblem
-from feeds.render import Rendered, render_body
+from feeds.feedwriter import FILE_NAMES, FeedSpec, safe_slug, safe_target, write_if_changed
+from feeds.parallel import map_batches, workers
+from feeds.post import Post, PostProblem, timestamp_us
+from feeds.state import exclusive_lock
+
+if TYPE_CHECKING:
+    from feeds.render import Rendered
 
 log = logging.getLogger(__name__)
 
-Track = Callable[[Sequence[Path], str], Iterable[Path]]
+Track = Callable[[Sequence[str], str], Iterable[str]]
 
 
 @dataclass
@@ -33,6 +46,7 @@ class BuildReport:
     excluded: int = 0  # unpublished or future posts, left out on purpose
     written: int = 0
     unchanged: int = 0
+    reparsed: int = 0  # post files read this time (the rest came from the cache)
     problems: list[PostProblem] = field(default_factory=list)
 
     @property
@@ -47,36 +61,137 @@ def build(
     future: bool = False,
     strict: bool = False,
     track: Track | None = None,
+    jobs: int | None = None,
 ) -> BuildReport:
     """Build every feed of the site; return what was read, skipped and written."""
     if not settings.posts_dir.is_dir():
         raise ConfigError("no _posts folder in the site", where=str(settings.site_dir))
-    files = post_files(settings.posts_dir)
-    if track:
-        files = list(track(files, "Reading posts"))
-    collected = collect(settings.site, settings.posts_dir, now=now, future=future, files=files)
+    lock = exclusive_lock(settings.state_dir, "build.lock", "feeds build", wait=True)
+    with lock, workers(jobs) as pool:
+        return _build(settings, now, future, strict, track, pool)
+
+
+def _build(settings, now, future, strict, track, pool) -> BuildReport:
+    cache_dir = settings.state_dir / "cache"
+    scanned = scan(settings.posts_dir)
+    feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
+    if nothing_changed(settings, feeds_index, scanned, now):
+        return report_unchanged(feeds_index)
+    stamps = scanned.stamps()
+
+    index = PostIndex.load(cache_dir, cache_key("posts", settings.site, str(settings.posts_dir)))
+    results, reparsed = read_posts(settings, index, stamps, track, pool)
+    index.entries = {path: (stamps[path], results[path]) for path in stamps}
+    collected = gather(((path, results[path]) for path in stamps), now=now, future=future)
     posts, duplicates = drop_duplicate_urls(collected.posts)
     report = BuildReport(
         posts=len(posts),
         skipped=sum(p.skipped for p in collected.problems) + len(duplicates),
         excluded=collected.excluded,
+        reparsed=reparsed,
         problems=collected.problems + duplicates,
     )
     if strict and report.problems:
+        index.save(cache_dir)
         raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
+
     specs = plan_feeds(settings, posts)
-    rendered = render_entries(settings, specs, report)
+    signatures = {spec.folder: feed_signature(spec, stamps, feeds_index.key) for spec in specs}
+    stale = [spec for spec in specs if not outputs_current(settings, feeds_index, spec, signatures)]
+    writer = partial(write_feeds, settings)
+    for _relative, written, problems in map_batches(writer, stale, pool, batch=25, min_items=200):
+        report.written += written
+        report.unchanged += not written
+        report.problems.extend(PostProblem._make(problem) for problem in problems)
+    report.unchanged += (len(specs) - len(stale)) * len(settings.feeds.formats)
     for spec in specs:
         for kind in settings.feeds.formats:
-            data = feed_document(
-                spec, kind, site=settings.site, base_url=settings.feeds_url, rendered=rendered
-            )
-            relative = f"{spec.folder}/{FILE_NAMES[kind]}" if spec.folder else FILE_NAMES[kind]
-            if write_if_changed(settings.output, relative, data):
-                report.written += 1
-            else:
-                report.unchanged += 1
+            relative = output_name(spec, kind)
+            stamp = file_stamp(safe_target(settings.output, relative))
+            if stamp:
+                feeds_index.outputs[relative] = (signatures[spec.folder], *stamp)
+
+    feeds_index.summary = {
+        "scan": scanned.digest(),
+        "next_release": next_release(collected_all(results), now),
+        "report": (report.posts, report.skipped, report.excluded, tuple(report.problems)),
+        "outputs": sorted(
+            output_name(spec, kind) for spec in specs for kind in settings.feeds.formats
+        ),
+    }
+    index.save(cache_dir)
+    feeds_index.save(cache_dir)
     return report
+
+
+def feeds_key(settings: Settings, future: bool) -> str:
+    """Everything besides the posts that a feed's bytes depend on."""
+    return cache_key(
+        "feeds",
+        settings.site,
+        settings.feeds.model_dump_json(),
+        settings.feeds_url,
+        str(settings.output.resolve()),
+        future,
+    )
+
+
+def nothing_changed(settings, feeds_index, scanned, now) -> bool:
+    """No post file, setting, release time or feed file changed since the last build."""
+    summary = feeds_index.summary
+    if not summary or summary.get("scan") != scanned.digest():
+        return False
+    release = summary.get("next_release")
+    if release is not None and timestamp_us(now) >= release:
+        return False
+    for relative in summary["outputs"]:
+        recorded = feeds_index.outputs.get(relative)
+        if recorded is None or file_stamp(settings.output / relative) != recorded[1:]:
+            return False
+    return True
+
+
+def report_unchanged(feeds_index: FeedIndex) -> BuildReport:
+    posts, skipped, excluded, problems = feeds_index.summary["report"]
+    return BuildReport(
+        posts=posts,
+        skipped=skipped,
+        excluded=excluded,
+        unchanged=len(feeds_index.summary["outputs"]),
+        problems=[PostProblem._make(p) for p in problems],
+    )
+
+
+def read_posts(settings, index, stamps, track, pool) -> tuple[dict[str, FileResult], int]:
+    """What every post file gives: from the cache when its stamp is unchanged, else read now."""
+    results: dict[str, FileResult] = {}
+    fresh: list[str] = []
+    for path, stamp in stamps.items():
+        cached = index.entries.get(path)
+        if cached is not None and cached[0] == stamp:
+            results[path] = cached[1]
+        else:
+            fresh.append(path)
+    if track and len(fresh) > 1000:
+        fresh = list(track(fresh, "Reading posts"))
+    reader = partial(read_batch, settings.site, settings.posts_dir)
+    for path, result in zip(fresh, map_batches(reader, fresh, pool), strict=True):
+        results[path] = result
+    return results, len(fresh)
+
+
+def collected_all(results: dict[str, FileResult]) -> Iterable[int]:
+    """The publication times of every post, future ones included."""
+    for result in results.values():
+        for kind, *fields in result:
+            if kind == "post":
+                yield Post._make(fields).timestamp_us
+
+
+def next_release(times: Iterable[int], now: datetime) -> int | None:
+    """When the earliest future-dated post becomes due; a build then has work to do."""
+    cutoff = timestamp_us(now)
+    return min((t for t in times if t > cutoff), default=None)
 
 
 def drop_duplicate_urls(posts: list[Post]) -> tuple[list[Post], list[PostProblem]]:
@@ -143,27 +258,65 @@ def alternate_page(settings: Settings, kind: str, name: str) -> str:
     return page or settings.site.root
 
 
-def render_entries(
-    settings: Settings, specs: list[FeedSpec], report: BuildReport
-) -> dict[str, Rendered]:
-    """Render only the posts that reach some feed: at scale, most posts never do."""
+def output_name(spec: FeedSpec, kind: str) -> str:
+    return f"{spec.folder}/{FILE_NAMES[kind]}" if spec.folder else FILE_NAMES[kind]
+
+
+def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
+    """Everything a feed is made of: settings, title, and each entry with its file's stamp."""
+    digest = hashlib.sha256(f"{key}\0{spec.folder}\0{spec.title}\0{spec.alternate}".encode())
+    for post in spec.entries:
+        digest.update(repr((tuple(post), stamps.get(post.source))).encode())
+    return digest.hexdigest()
+
+
+def outputs_current(settings, feeds_index, spec, signatures) -> bool:
+    for kind in settings.feeds.formats:
+        relative = output_name(spec, kind)
+        recorded = feeds_index.outputs.get(relative)
+        if recorded is None or recorded[0] != signatures[spec.folder]:
+            return False
+        if file_stamp(settings.output / relative) != recorded[1:]:
+            return False
+    return True
+
+
+def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str, bool, tuple]]:
+    """Render the entries of some feeds and write their files; runs in worker processes.
+
+    Rendering happens where the feed is written, so the HTML of thousands of
+    posts never has to travel between processes.
+    """
+    from feeds.feedwriter import feed_document
+
     rendered: dict[str, Rendered] = {}
+    problems: list[PostProblem] = []
     for spec in specs:
         for post in spec.entries:
             if post.url not in rendered:
-                rendered[post.url] = render_post(settings, post, report)
-    return rendered
+                rendered[post.url] = render_post(post, settings.feeds.summary_length, problems)
+    results = []
+    for spec in specs:
+        for kind in settings.feeds.formats:
+            relative = output_name(spec, kind)
+            data = feed_document(
+                spec, kind, site=settings.site, base_url=settings.feeds_url, rendered=rendered
+            )
+            results.append((relative, write_if_changed(settings.output, relative, data), ()))
+    if results and problems:
+        relative, written, _ = results[-1]
+        results[-1] = (relative, written, tuple(tuple(problem) for problem in problems))
+    return results
 
 
-def render_post(settings: Settings, post: Post, report: BuildReport) -> Rendered:
+def render_post(post: Post, summary_length: int, problems: list[PostProblem]) -> Rendered:
+    from feeds.render import render_body
+
     try:
         body = read_body(post)
     except BadPost as exc:  # the file changed or vanished since it was read
-        report.problems.append(PostProblem(post.source, f"content left out: {exc}", False))
         body = ""
+        problems.append(PostProblem(post.source, f"content left out: {exc}", False))
     return render_body(
-        body,
-        is_markdown=post.is_markdown,
-        base_url=post.url,
-        summary_length=settings.feeds.summary_length,
+        body, is_markdown=post.is_markdown, base_url=post.url, summary_length=summary_length
     )

@@ -10,22 +10,25 @@ link to a page that exists.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from stat import S_ISDIR
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from feeds.config import Site, parse_author
-from feeds.permalink import MARKDOWN_EXTENSIONS, placeholders, post_path, template_for
-from feeds.post import Post, PostProblem
+from feeds.permalink import MARKDOWN_EXTENSIONS, PostFacts, template_for, url_path
+from feeds.post import Post, PostProblem, timestamp_us
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +55,110 @@ class Collected:
     excluded: int  # unpublished or future-dated: left out on purpose, not a problem
 
 
-def post_files(posts_dir: Path) -> list[Path]:
-    """Every file Jekyll would consider under ``_posts/``, in a stable order.
+class Scan(NamedTuple):
+    """Every post file's path, size and mtime, folder by folder, files by name."""
+
+    folders: list[tuple[str, list[str], list[os.stat_result]]]
+
+    def digest(self) -> str:
+        """One fingerprint of every path, size and mtime: equal digests, same posts."""
+        names = hashlib.sha256()
+        numbers = array("q")
+        for folder, files, stats in self.folders:
+            names.update("\0".join([folder, *files, "", ""]).encode())
+            for status in stats:
+                numbers.append(status.st_size)
+                numbers.append(status.st_mtime_ns)
+        names.update(numbers.tobytes())
+        return names.hexdigest()
+
+    def stamps(self) -> dict[str, tuple[int, int]]:
+        """Path -> (size, mtime_ns), in the stable order."""
+        return {
+            f"{folder}/{name}": (status.st_size, status.st_mtime_ns)
+            for folder, files, stats in self.folders
+            for name, status in zip(files, stats, strict=True)
+        }
+
+
+def scan(posts_dir: Path) -> Scan:
+    """Every file Jekyll would consider under ``_posts/``, with its stat, in a stable order.
 
     Like Jekyll's EntryFilter, names starting with '.', '_' or '#' and backup
-    files ending in '~' are not posts.
+    files ending in '~' are not posts. Of everything a warm build does, this
+    is the part that grows with the archive, so it stays lean: one stat per
+    file, nothing else.
     """
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(posts_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_", "#")))
-        for name in sorted(files):
-            if not name.startswith((".", "_", "#")) and not name.endswith("~"):
-                found.append(Path(folder, name))
-    return found
+    folders: list[tuple[str, list[str], list[os.stat_result]]] = []
+    pending = [str(posts_dir)]
+    while pending:
+        folder = pending.pop()
+        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            names = [n for n in sorted(os.listdir(handle)) if n[0] not in "._#" and n[-1] != "~"]
+            stats = [os.stat(name, dir_fd=handle) for name in names]
+        finally:
+            os.close(handle)
+        subfolders = [i for i, status in enumerate(stats) if S_ISDIR(status.st_mode)]
+        if subfolders:
+            pending.extend(f"{folder}/{names[i]}" for i in reversed(subfolders))
+            names = [n for i, n in enumerate(names) if i not in subfolders]
+            stats = [st for i, st in enumerate(stats) if i not in subfolders]
+        folders.append((folder, names, stats))
+    return Scan(folders)
+
+
+def post_files(posts_dir: Path) -> list[Path]:
+    return [Path(path) for path in scan(posts_dir).stamps()]
+
+
+# What reading one file gave, as plain tuples that cache and cross processes cheaply:
+# ("post", *Post), ("warning", reason), ("skipped", reason) or ("unpublished",).
+FileResult = tuple[tuple, ...]
+
+
+def read_file(site: Site, posts_dir: Path, path: Path) -> FileResult:
+    warnings: list[str] = []
+    try:
+        post = read_post(site, posts_dir, path, warnings)
+    except BadPost as exc:
+        return (("skipped", f"skipped: {exc}"),)
+    items = tuple(("warning", warning) for warning in warnings)
+    return (*items, ("post", *post) if post is not None else ("unpublished",))
+
+
+def read_batch(site: Site, posts_dir: Path, paths: Sequence[str]) -> list[FileResult]:
+    """Read some post files; runs in worker processes for big sites."""
+    return [read_file(site, posts_dir, Path(path)) for path in paths]
+
+
+def decode(source: str, result: FileResult) -> Iterator[Post | PostProblem | None]:
+    for kind, *fields in result:
+        if kind == "post":
+            yield Post._make(fields)
+        elif kind == "unpublished":
+            yield None
+        else:
+            yield PostProblem(source, fields[0], kind == "skipped")
+
+
+def gather(
+    results: Iterable[tuple[str, FileResult]], *, now: datetime, future: bool = False
+) -> Collected:
+    """Sort what the files gave into posts, problems and posts left out on purpose."""
+    posts: list[Post] = []
+    problems: list[PostProblem] = []
+    excluded = 0
+    cutoff = timestamp_us(now)
+    for source, result in results:
+        for item in decode(source, result):
+            if isinstance(item, PostProblem):
+                problems.append(item)
+            elif item is None or (item.timestamp_us > cutoff and not future):
+                excluded += 1
+            else:
+                posts.append(item)
+    return Collected(posts, problems, excluded)
 
 
 def collect(
@@ -76,33 +170,9 @@ def collect(
     files: Iterable[Path] | None = None,
 ) -> Collected:
     """Read every post file; the problems come back as values, not exceptions."""
-    posts: list[Post] = []
-    problems: list[PostProblem] = []
-    excluded = 0
-    for item in read_posts(site, posts_dir, files if files is not None else post_files(posts_dir)):
-        if isinstance(item, PostProblem):
-            problems.append(item)
-        elif item is None or (item.date > now and not future):
-            excluded += 1
-        else:
-            posts.append(item)
-    return Collected(posts, problems, excluded)
-
-
-def read_posts(
-    site: Site, posts_dir: Path, files: Iterable[Path]
-) -> Iterator[Post | PostProblem | None]:
-    """Yield a Post, a PostProblem, or None for an unpublished post, for each file."""
-    for path in files:
-        warnings: list[str] = []
-        try:
-            post = read_post(site, posts_dir, path, warnings)
-        except BadPost as exc:
-            yield PostProblem(str(path), f"skipped: {exc}", skipped=True)
-            continue
-        for warning in warnings:
-            yield PostProblem(str(path), warning, skipped=False)
-        yield post
+    paths = [str(path) for path in (files if files is not None else post_files(posts_dir))]
+    results = read_batch(site, posts_dir, paths)
+    return gather(zip(paths, results, strict=True), now=now, future=future)
 
 
 def read_text(path: Path) -> str:
@@ -270,29 +340,28 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
         warnings.append(f"author: {exc}; using the site's author")
         author = site.author
     categories = jekyll_categories(data)
-    relative = path.relative_to(posts_dir).with_suffix("").as_posix()
-    values = placeholders(
+    facts = PostFacts(
         date=url_moment.astimezone(site.timezone),
         slug=slug,
         categories=categories,
         extension=extension,
-        name=path.stem,
-        relative=relative,
+        path=path,
+        posts_dir=posts_dir,
     )
     template = str(data["permalink"]) if data.get("permalink") else template_for(site.permalink)
     try:
-        url_path = post_path(template, values)
+        path_part = url_path(template, facts)
     except ValueError as exc:
         raise BadPost(f"permalink: {exc}") from None
     return Post(
-        path=path,
         source=str(path),
         slug=slug,
         title=title,
-        date=moment,
+        timestamp_us=timestamp_us(moment),
+        utc_offset=int(moment.utcoffset().total_seconds()),
         categories=categories,
         tags=jekyll_tags(data),
-        url=site.absolute(url_path),
+        url=site.absolute(path_part),
         author=author,
         is_markdown=extension.lower() in MARKDOWN_EXTENSIONS,
     )

@@ -11,19 +11,17 @@ import re
 import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.headerregistry import Address
-from email.utils import parseaddr
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     ValidationError,
     field_validator,
@@ -31,6 +29,9 @@ from pydantic import (
 
 from feeds.errors import ConfigError
 from feeds.permalink import check_permalink
+
+if TYPE_CHECKING:
+    from email.headerregistry import Address
 
 DEFAULT_CONFIG = Path("config.yaml")
 
@@ -106,6 +107,9 @@ def format_duration(value: timedelta) -> str:
 
 def parse_mailbox(value: str) -> Address:
     """'Name <addr@host>' or 'addr@host' as an Address; ValueError when it is not one."""
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
     name, addr = parseaddr(str(value))
     if "@" not in addr or any(ch in str(value) for ch in "\r\n"):
         raise ValueError(f"expected 'Name <address@domain>', got {value!r}")
@@ -195,8 +199,21 @@ class SmtpOptions(_Strict):
     rate_limit: float = Field(0, ge=0)
 
 
+def check_email(value: str) -> str:
+    """A deliverable-looking address (syntax only: no DNS look-up), normalised."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"value is not a valid email address: {exc}") from None
+
+
+Email = Annotated[str, AfterValidator(check_email)]
+
+
 class Subscriber(_Strict):
-    email: EmailStr
+    email: Email
     name: str | None = None
     categories: Literal["all"] | list[str]
 
@@ -328,6 +345,8 @@ class Settings:
         """The From address; by default digest@ the site's host."""
         if self.digest.from_address:
             return parse_mailbox(self.digest.from_address)
+        from email.headerregistry import Address
+
         host = urlsplit(self.site.url).hostname or "localhost"
         return Address(display_name=self.site.title, username="digest", domain=host)
 

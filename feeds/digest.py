@@ -89,7 +89,7 @@ def unique_stories(items: Iterable[Item]) -> list[Item]:
     """Keep the first-published post of each story; the rest are the same news again."""
     seen: set[str] = set()
     kept = []
-    for item in sorted(items, key=lambda item: (item.post.date, item.post.url)):
+    for item in sorted(items, key=lambda item: item.post.sort_key):
         keys = item.story_keys
         if not seen.intersection(keys):
             kept.append(item)

@@ -15,15 +15,19 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-from feedgen.feed import FeedGenerator
 
 from feeds import __version__
 from feeds.config import Site
 from feeds.errors import FeedsError
 from feeds.post import Post
-from feeds.render import Rendered, xml_safe
+from feeds.render import xml_safe
+
+if TYPE_CHECKING:
+    from feedgen.feed import FeedGenerator
+
+    from feeds.render import Rendered
 
 _PLAIN_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml"}
@@ -80,6 +84,8 @@ def feed_document(
     rendered: Mapping[str, Rendered],
 ) -> bytes:
     """The bytes of one Atom or RSS document. Same input, same bytes."""
+    from feedgen.feed import FeedGenerator
+
     generator = FeedGenerator()
     if kind == "rss":  # RSS's own <author> must be an email address; readers know dc:creator
         generator.load_extension("dc", atom=False, rss=True)

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 STYLES = {
@@ -122,48 +126,66 @@ def output_ext(extension: str) -> str:
     return ".html" if extension.lower() in MARKDOWN_EXTENSIONS else extension
 
 
-def placeholders(
-    *,
-    date: datetime,
-    slug: str,
-    categories: tuple[str, ...],
-    extension: str,
-    name: str,
-    relative: str,
-) -> dict[str, str]:
-    """The values Jekyll's UrlDrop gives a post.
+@lru_cache(maxsize=32)
+def template_keys(template: str) -> frozenset[str]:
+    """The placeholders a template uses: only those are computed for each post."""
+    return frozenset(
+        key for match in _PLACEHOLDER.finditer(template) if (key := _resolve_key(match.group(1)))
+    )
 
-    ``date`` must already be in the site's zone, ``name`` is the file name
-    without extension and ``relative`` the same inside ``_posts/``.
+
+_VALUES: dict[str, Callable[[PostFacts], str]] = {
+    "collection": lambda f: "posts",
+    "name": lambda f: slugify(f.path.stem),
+    "path": lambda f: "/" + f.path.relative_to(f.posts_dir).with_suffix("").as_posix().rstrip("."),
+    "title": lambda f: slugify(f.slug, pretty=True, cased=True),
+    "slug": lambda f: slugify(f.slug),
+    "categories": lambda f: "/".join(dict.fromkeys(c.lower() for c in f.categories)),
+    "slugified_categories": lambda f: "/".join(dict.fromkeys(slugify(c) for c in f.categories)),
+    "year": lambda f: f"{f.date.year:04d}",
+    "month": lambda f: f"{f.date.month:02d}",
+    "day": lambda f: f"{f.date.day:02d}",
+    "hour": lambda f: f"{f.date.hour:02d}",
+    "minute": lambda f: f"{f.date.minute:02d}",
+    "second": lambda f: f"{f.date.second:02d}",
+    "i_day": lambda f: str(f.date.day),
+    "i_month": lambda f: str(f.date.month),
+    "short_month": lambda f: LONG_MONTHS[f.date.month - 1][:3],
+    "long_month": lambda f: LONG_MONTHS[f.date.month - 1],
+    "short_year": lambda f: f"{f.date.year % 100:02d}",
+    "w_year": lambda f: str(f.date.isocalendar()[0]),
+    "week": lambda f: f"{f.date.isocalendar()[1]:02d}",
+    "w_day": lambda f: str(f.date.isocalendar()[2]),
+    "short_day": lambda f: LONG_DAYS[f.date.weekday()][:3],
+    "long_day": lambda f: LONG_DAYS[f.date.weekday()],
+    "y_day": lambda f: f"{f.date.timetuple().tm_yday:03d}",
+    "output_ext": lambda f: output_ext(f.extension),
+}
+
+
+class PostFacts(NamedTuple):
+    """What Jekyll's UrlDrop reads of a post.
+
+    ``date`` must already be in the site's zone; ``path`` is the post's file
+    inside ``posts_dir``.
     """
-    iso_year, iso_week, iso_day = date.isocalendar()
-    return {
-        "collection": "posts",
-        "name": slugify(name),
-        "path": "/" + relative.rstrip("."),
-        "title": slugify(slug, pretty=True, cased=True),
-        "slug": slugify(slug),
-        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
-        "slugified_categories": "/".join(dict.fromkeys(slugify(c) for c in categories)),
-        "year": f"{date.year:04d}",
-        "month": f"{date.month:02d}",
-        "day": f"{date.day:02d}",
-        "hour": f"{date.hour:02d}",
-        "minute": f"{date.minute:02d}",
-        "second": f"{date.second:02d}",
-        "i_day": str(date.day),
-        "i_month": str(date.month),
-        "short_month": LONG_MONTHS[date.month - 1][:3],
-        "long_month": LONG_MONTHS[date.month - 1],
-        "short_year": f"{date.year % 100:02d}",
-        "w_year": str(iso_year),
-        "week": f"{iso_week:02d}",
-        "w_day": str(iso_day),
-        "short_day": LONG_DAYS[date.weekday()][:3],
-        "long_day": LONG_DAYS[date.weekday()],
-        "y_day": f"{date.timetuple().tm_yday:03d}",
-        "output_ext": output_ext(extension),
-    }
+
+    date: datetime
+    slug: str
+    categories: tuple[str, ...]
+    extension: str
+    path: Path
+    posts_dir: Path
+
+
+def placeholders(facts: PostFacts, keys: Iterable[str] = PLACEHOLDERS) -> dict[str, str]:
+    """The values Jekyll's UrlDrop gives a post, for the placeholders asked for."""
+    return {key: _VALUES[key](facts) for key in keys}
+
+
+def url_path(template: str, facts: PostFacts) -> str:
+    """A post's URL path under a permalink template, as Jekyll computes it."""
+    return post_path(template, placeholders(facts, template_keys(template)))
 
 
 def post_path(template: str, values: dict[str, str]) -> str:

@@ -11,21 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from urllib.parse import urljoin, urlsplit
 
-import lxml.html
-import nh3
-from markdown_it import MarkdownIt
-
-_MARKDOWN = MarkdownIt("commonmark", {"html": True, "typographer": True}).enable(
-    ["table", "strikethrough", "smartquotes"]
-)
 _XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "longdesc", "poster"})
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto", "ftp", "tel"})
-_ATTRIBUTES = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
-_ATTRIBUTES.setdefault("img", set()).update({"src", "alt", "width", "height", "title"})
-_ATTRIBUTES.setdefault("a", set()).update({"href", "title"})
 _SENTENCE_ENDS = "。！？!?"
 _CLOSERS = "”’」』）)】"
 _SPACE_AFTER_CJK_PUNCT = re.compile(r"(?<=[。，、；：！？）」』”’】])\s+")
@@ -45,8 +36,28 @@ def xml_safe(text: str) -> str:
     return _XML_FORBIDDEN.sub("", text)
 
 
+@cache
+def _markdown():
+    """Imported on first use: a build with nothing to render should not pay for it."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True, "typographer": True}).enable(
+        ["table", "strikethrough", "smartquotes"]
+    )
+
+
+@cache
+def _allowed_attributes() -> dict[str, set[str]]:
+    import nh3
+
+    allowed = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
+    allowed.setdefault("img", set()).update({"src", "alt", "width", "height", "title"})
+    allowed.setdefault("a", set()).update({"href", "title"})
+    return allowed
+
+
 def markdown_to_html(body: str) -> str:
-    return _MARKDOWN.render(body)
+    return _markdown().render(body)
 
 
 def absolute_url(value: str, base: str) -> str | None:
@@ -61,6 +72,7 @@ def absolute_url(value: str, base: str) -> str | None:
 
 def sanitize(html: str, base_url: str) -> str:
     """Keep harmless markup only, with every URL absolute."""
+    import nh3
 
     def keep(tag: str, attribute: str, value: str) -> str | None:
         if attribute in _URL_ATTRIBUTES:
@@ -69,7 +81,7 @@ def sanitize(html: str, base_url: str) -> str:
 
     return nh3.clean(
         xml_safe(html),
-        attributes=_ATTRIBUTES,
+        attributes=_allowed_attributes(),
         attribute_filter=keep,
         link_rel=None,
         url_schemes=set(_SAFE_SCHEMES),
@@ -87,6 +99,8 @@ def readable_text(html: str) -> str:
     """The post's prose, without the paragraphs that are only links (source and footer links)."""
     if not html.strip():
         return ""
+    import lxml.html
+
     blocks = lxml.html.fragments_fromstring(html)
     kept: list[str] = []
     everything: list[str] = []

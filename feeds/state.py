@@ -90,8 +90,8 @@ class Digest:
 
 
 @contextmanager
-def exclusive_lock(state_dir: Path, name: str, what: str) -> Iterator[None]:
-    """Hold ``state_dir/name`` exclusively or fail at once: two senders must never overlap.
+def exclusive_lock(state_dir: Path, name: str, what: str, *, wait: bool = False) -> Iterator[None]:
+    """Hold ``state_dir/name`` exclusively; fail at once if it is taken, or ``wait`` for it.
 
     An flock dies with its process, so a kill -9 never leaves a stale lock.
     """
@@ -100,7 +100,7 @@ def exclusive_lock(state_dir: Path, name: str, what: str) -> Iterator[None]:
     handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise LockedError(f"another {what} is running (lock held on {path})") from None
         os.ftruncate(handle, 0)

@@ -11,7 +11,7 @@ import pytest
 
 from feeds.digest import Item, one_line, unique_stories
 from feeds.dispatch import preview
-from feeds.post import Post
+from feeds.post import Post, timestamp_us
 from tests.conftest import NOW
 from tests.test_dispatch import digest_config, news_site
 
@@ -21,11 +21,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def item(title: str, minute: int, link: str | None = None) -> Item:
     post = Post(
-        path=Path("x.md"),
         source="x.md",
         slug=f"p{minute}",
         title=title,
-        date=datetime(2026, 11, 28, 8, minute, tzinfo=CST),
+        timestamp_us=timestamp_us(datetime(2026, 11, 28, 8, minute, tzinfo=CST)),
+        utc_offset=8 * 3600,
         categories=("emnews",),
         tags=(),
         url=f"https://example.org/p{minute}.html",

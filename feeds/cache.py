@@ -1,0 +1,99 @@
+"""What a build remembers for the next one, under ``<state_dir>/cache/``.
+
+Two files, each written atomically and each stamped with a key: a different
+key (a new version of feeds, a changed site setting) makes the file count
+as absent, so a stale cache can only cost time, never change output.
+
+- ``posts.pickle``: what each post file gave when it was last read, keyed by
+  its path, size and mtime. A file whose stamp is unchanged is not read again.
+- ``feeds.pickle``: for every feed file written, a signature of everything it
+  was made from (its posts, their files' stamps, the feed settings) and the
+  file's own size and mtime. A feed whose signature and file are unchanged is
+  not generated again.
+
+Deleting the state directory and the output folder gives a cold build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from feeds import __version__
+
+FORMAT = 1
+Stamp = tuple[int, int]  # (size, mtime_ns)
+
+
+def cache_key(*parts: Any) -> str:
+    """A digest of everything a cached result depends on, the tool's version included."""
+    text = repr((FORMAT, __version__, *parts))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _load(path: Path, key: str) -> Any:
+    try:
+        with open(path, "rb") as stream:
+            stored_key, payload = pickle.load(stream)
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
+        return None
+    return payload if stored_key == key else None
+
+
+def _save(path: Path, key: str, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            pickle.dump((key, payload), stream, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class PostIndex:
+    """Per post file: its stamp and what reading it gave (posts, warnings), as plain tuples."""
+
+    key: str
+    entries: dict[str, tuple[Stamp, tuple]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, cache_dir: Path, key: str) -> PostIndex:
+        return cls(key, _load(cache_dir / "posts.pickle", key) or {})
+
+    def save(self, cache_dir: Path) -> None:
+        _save(cache_dir / "posts.pickle", self.key, self.entries)
+
+
+@dataclass
+class FeedIndex:
+    """Per feed file: (signature, size, mtime_ns); plus the last build's summary."""
+
+    key: str
+    outputs: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, cache_dir: Path, key: str) -> FeedIndex:
+        payload = _load(cache_dir / "feeds.pickle", key) or {}
+        return cls(key, payload.get("outputs", {}), payload.get("summary", {}))
+
+    def save(self, cache_dir: Path) -> None:
+        _save(
+            cache_dir / "feeds.pickle", self.key, {"outputs": self.outputs, "summary": self.summary}
+        )
+
+
+def file_stamp(path: Path) -> Stamp | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_size, status.st_mtime_ns)

@@ -1,0 +1,186 @@
+"""Incremental builds: the caches skip only work whose result is known, never change output."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from feeds import cache
+from feeds.build import build
+from feeds.config import load_settings
+from tests.conftest import NOW
+
+
+def files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.xml"))}
+
+
+def mtimes(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in sorted(out.rglob("*.xml"))}
+
+
+@pytest.fixture
+def news(site):
+    for n in range(30):
+        category = ["kejiribao", "emnews", "TechWeb"][n % 3]
+        site.post(
+            f"2022-05-{n % 28 + 1:02d}-p{n}.md",
+            title=f"新闻{n}",
+            date=f"2022-05-{n % 28 + 1:02d} 0{n % 10}:00:00 +0800",
+            categories=category,
+        )
+    return site
+
+
+def settings_for(site, tmp_path: Path, name: str = "warm", config: str = ""):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"output: {name}-out\nstate_dir: {name}-state\n{config}", encoding="utf-8")
+    return load_settings(path, site_dir=site.root)
+
+
+def cold_output(site, tmp_path: Path, config: str = "", now=NOW) -> dict[str, bytes]:
+    """What a build from nothing gives: fresh output folder, fresh state."""
+    for leftover in ("cold-out", "cold-state"):
+        shutil.rmtree(tmp_path / leftover, ignore_errors=True)
+    settings = settings_for(site, tmp_path, "cold", config)
+    build(settings, now=now)
+    return files(settings.output)
+
+
+def test_warm_builds_give_the_same_bytes_as_cold_builds_through_every_change(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    assert files(warm.output) == cold_output(news, tmp_path)
+    news.post("2022-05-29-new.md", title="新的", date="2022-05-29 09:00:00 +0800")
+    (news.posts / "2022-05-03-p2.md").write_text(
+        (news.posts / "2022-05-03-p2.md")
+        .read_text(encoding="utf-8")
+        .replace("新闻2", "改过的标题"),
+        encoding="utf-8",
+    )
+    (news.posts / "2022-05-05-p4.md").unlink()
+    report = build(warm, now=NOW)
+    assert report.reparsed == 2
+    assert files(warm.output) == cold_output(news, tmp_path)
+    assert any("改过的标题" in data.decode() for data in files(warm.output).values())
+
+
+def test_nothing_changed_reads_no_post_and_touches_no_file(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    before = mtimes(warm.output)
+    report = build(warm, now=NOW + timedelta(days=1))
+    assert (report.reparsed, report.written, report.unchanged) == (0, 0, len(before))
+    assert (report.posts, report.skipped) == (30, 0)
+    assert mtimes(warm.output) == before
+
+
+def test_warnings_are_repeated_by_a_build_with_nothing_new(news, tmp_path):
+    news.post("2022-05-10-untitled.md", title="")
+    warm = settings_for(news, tmp_path)
+    first = build(warm, now=NOW)
+    second = build(warm, now=NOW)
+    assert [str(p) for p in second.problems] == [str(p) for p in first.problems] != []
+
+
+def test_an_edited_post_is_read_again_and_only_its_feeds_are_rewritten(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    before = mtimes(warm.output)
+    path = news.posts / "2022-05-02-p1.md"  # emnews, not among the site feed's newest 20
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("正文。", "新正文。"), encoding="utf-8"
+    )
+    report = build(warm, now=NOW)
+    after = mtimes(warm.output)
+    assert report.reparsed == 1
+    assert sorted(name for name in after if after[name] != before[name]) == [
+        "category/emnews/atom.xml",
+        "category/emnews/rss.xml",
+    ]
+
+
+def test_a_deleted_post_leaves_its_feeds(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    (news.posts / "2022-05-28-p27.md").unlink()
+    build(warm, now=NOW)
+    assert "新闻27" not in files(warm.output)["category/emnews/atom.xml"].decode()
+    assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def test_a_changed_feed_setting_rewrites_only_what_it_changes_and_reads_no_post(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    before = mtimes(warm.output)
+    config = "feeds:\n  categories: {kejiribao: {title: 科技日报}}\n"
+    renamed = settings_for(news, tmp_path, "warm", config)
+    report = build(renamed, now=NOW)
+    after = mtimes(renamed.output)
+    assert report.reparsed == 0
+    assert sorted(name for name in after if after[name] != before[name]) == [
+        "category/kejiribao/atom.xml",
+        "category/kejiribao/rss.xml",
+    ]
+    assert files(renamed.output) == cold_output(news, tmp_path, config)
+
+
+def test_a_changed_site_setting_reads_every_post_again(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    moved = settings_for(news, tmp_path, "warm", "site: {url: 'https://new.example.org'}\n")
+    report = build(moved, now=NOW)
+    assert report.reparsed == 30
+    assert "https://new.example.org/kejiribao/" in files(moved.output)["atom.xml"].decode()
+
+
+def test_a_new_version_of_feeds_ignores_the_old_caches(news, tmp_path, monkeypatch):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    monkeypatch.setattr(cache, "__version__", "99.0.0")
+    report = build(warm, now=NOW)
+    assert report.reparsed == 30
+    assert report.written == 0  # same bytes as before, so no file is touched
+
+
+def test_a_future_post_appears_once_its_time_has_come(news, tmp_path):
+    news.post("2022-06-10-later.md", title="以后的", date="2022-06-10 08:00:00 +0800")
+    warm = settings_for(news, tmp_path)
+    early = NOW.replace(year=2022, month=6, day=1)
+    build(warm, now=early)
+    assert "以后的" not in files(warm.output)["atom.xml"].decode()
+    late = NOW.replace(year=2022, month=6, day=11)
+    build(warm, now=late)
+    assert "以后的" in files(warm.output)["atom.xml"].decode()
+    assert files(warm.output) == cold_output(news, tmp_path, now=late)
+
+
+def test_a_feed_file_removed_by_hand_is_written_again(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    (warm.output / "category" / "emnews" / "rss.xml").unlink()
+    report = build(warm, now=NOW)
+    assert report.written == 1
+    assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def test_a_damaged_cache_is_ignored(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    for name in ("posts.pickle", "feeds.pickle"):
+        (warm.state_dir / "cache" / name).write_bytes(b"not a pickle")
+    report = build(warm, now=NOW)
+    assert report.reparsed == 30
+    assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def test_deleting_state_and_output_gives_a_cold_build(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    shutil.rmtree(warm.state_dir)
+    shutil.rmtree(warm.output)
+    report = build(warm, now=NOW)
+    assert report.reparsed == 30 and report.written == len(files(warm.output))
