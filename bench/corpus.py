@@ -132,8 +132,20 @@ author: ZNing
 """
 
 
-def generate(out: Path, posts: int, categories: int, days: int, seed: int, start: int = 0) -> None:
-    """Write posts ``start`` .. ``start + posts - 1`` of the corpus for ``seed`` into ``out``."""
+def generate(
+    out: Path,
+    posts: int,
+    categories: int,
+    days: int,
+    seed: int,
+    start: int = 0,
+    latest: bool = False,
+) -> None:
+    """Write posts ``start`` .. ``start + posts - 1`` of the corpus for ``seed`` into ``out``.
+
+    ``latest`` dates them after the corpus's last day, a minute apart, as new
+    posts arrive on the real site.
+    """
     rng = random.Random(seed)
     names = [pinyin_like(rng, index) for index in range(categories)]
     cumulative = zipf_weights(categories)
@@ -143,7 +155,8 @@ def generate(out: Path, posts: int, categories: int, days: int, seed: int, start
     span = days * 86400
     for number in range(start, start + posts):
         post_rng = random.Random(f"{seed}-{number}")
-        moment = first_day + timedelta(seconds=post_rng.randrange(span))
+        offset = span + 60 * (number - start + 1) if latest else post_rng.randrange(span)
+        moment = first_day + timedelta(seconds=offset)
         pick = post_rng.random() * cumulative[-1]
         category = names[min(bisect.bisect_left(cumulative, pick), categories - 1)]
         post_id = f"{moment:%Y%m%d}{number:010d}"
@@ -159,8 +172,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=int, default=0, help="number of the first post to write")
+    parser.add_argument("--latest", action="store_true", help="date the posts after the corpus")
     args = parser.parse_args()
-    generate(args.out, args.posts, args.categories, args.days, args.seed, args.start)
+    generate(args.out, args.posts, args.categories, args.days, args.seed, args.start, args.latest)
 
 
 if __name__ == "__main__":

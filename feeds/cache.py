@@ -4,7 +4,7 @@ Two files, each written atomically and each stamped with a key: a different
 key (a new version of feeds, a changed site setting) makes the file count
 as absent, so a stale cache can only cost time, never change output.
 
-- ``posts.pickle``: what each post file gave when it was last read, keyed by
+- ``posts/NN.pickle``: what each post file gave when it was last read, keyed by
   its path, size and mtime. A file whose stamp is unchanged is not read again.
 - ``feeds.pickle``: for every feed file written, a signature of everything it
   was made from (its posts, their files' stamps, the feed settings) and the
@@ -20,6 +20,8 @@ import hashlib
 import os
 import pickle
 import tempfile
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,19 +59,54 @@ def _save(path: Path, key: str, payload: Any) -> None:
         raise
 
 
+SHARDS = 64
+
+
+def shard_of(path: str) -> int:
+    return zlib.crc32(path.encode("utf-8")) % SHARDS
+
+
 @dataclass
 class PostIndex:
-    """Per post file: its stamp and what reading it gave (posts, warnings), as plain tuples."""
+    """Per post file: its stamp and what reading it gave (posts, warnings), as plain tuples.
+
+    Kept in 64 shards, so that a build which read one new post rewrites one
+    small file instead of the whole index of a large archive.
+    """
 
     key: str
     entries: dict[str, tuple[Stamp, tuple]] = field(default_factory=dict)
+    dirty: set[int] = field(default_factory=set)
 
     @classmethod
     def load(cls, cache_dir: Path, key: str) -> PostIndex:
-        return cls(key, _load(cache_dir / "posts.pickle", key) or {})
+        index = cls(key)
+        for shard in range(SHARDS):
+            part = _load(cache_dir / "posts" / f"{shard:02d}.pickle", key)
+            if part is None:
+                index.dirty.add(shard)
+            else:
+                index.entries.update(part)
+        return index
+
+    def replace(self, current: dict[str, tuple[Stamp, tuple]], changed: Iterable[str]) -> None:
+        """Take ``current`` as the entries; ``changed`` are the paths read anew."""
+        for path in self.entries.keys() - current.keys():
+            self.dirty.add(shard_of(path))
+        self.dirty.update(shard_of(path) for path in changed)
+        self.entries = current
 
     def save(self, cache_dir: Path) -> None:
-        _save(cache_dir / "posts.pickle", self.key, self.entries)
+        if not self.dirty:
+            return
+        parts: dict[int, dict[str, tuple[Stamp, tuple]]] = {shard: {} for shard in self.dirty}
+        for path, entry in self.entries.items():
+            part = parts.get(shard_of(path))
+            if part is not None:
+                part[path] = entry
+        for shard, part in parts.items():
+            _save(cache_dir / "posts" / f"{shard:02d}.pickle", self.key, part)
+        self.dirty.clear()
 
 
 @dataclass

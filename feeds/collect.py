@@ -53,6 +53,7 @@ class Collected:
     posts: list[Post]
     problems: list[PostProblem]
     excluded: int  # unpublished or future-dated: left out on purpose, not a problem
+    next_release: int | None = None  # when the earliest future post falls due (epoch µs)
 
 
 class Scan(NamedTuple):
@@ -150,15 +151,24 @@ def gather(
     problems: list[PostProblem] = []
     excluded = 0
     cutoff = timestamp_us(now)
+    release: int | None = None
     for source, result in results:
+        if len(result) == 1 and result[0][0] == "post":  # the usual case, made quick
+            post = Post._make(result[0][1:])
+            if post.timestamp_us <= cutoff or future:
+                posts.append(post)
+                continue
         for item in decode(source, result):
             if isinstance(item, PostProblem):
                 problems.append(item)
-            elif item is None or (item.timestamp_us > cutoff and not future):
+            elif item is None:
                 excluded += 1
+            elif item.timestamp_us > cutoff and not future:
+                excluded += 1
+                release = item.timestamp_us if release is None else min(release, item.timestamp_us)
             else:
                 posts.append(item)
-    return Collected(posts, problems, excluded)
+    return Collected(posts, problems, excluded, release)
 
 
 def collect(

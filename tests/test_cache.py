@@ -170,8 +170,13 @@ def test_a_feed_file_removed_by_hand_is_written_again(news, tmp_path):
 def test_a_damaged_cache_is_ignored(news, tmp_path):
     warm = settings_for(news, tmp_path)
     build(warm, now=NOW)
-    for name in ("posts.pickle", "feeds.pickle"):
-        (warm.state_dir / "cache" / name).write_bytes(b"not a pickle")
+    damaged = [
+        warm.state_dir / "cache" / "feeds.pickle",
+        *(warm.state_dir / "cache").rglob("posts/*"),
+    ]
+    assert len(damaged) > 2
+    for path in damaged:
+        path.write_bytes(b"not a pickle")
     report = build(warm, now=NOW)
     assert report.reparsed == 30
     assert files(warm.output) == cold_output(news, tmp_path)
