@@ -304,16 +304,16 @@ def main() -> None:
     print("\n".join(lines), flush=True)
     for size in args.sizes:
         site = make_corpus(args.work, size)
-        rows: dict[str, Result | str | None] = {
-            "floor: read every post file": bench_floor(site, args.runs)
-        }
-        rows.update(bench_feeds(args.work, site, size, args.runs))
-        rows["Hugo (RSS per category)"] = bench_hugo(args.work, site, size, args.runs)
-        rows["Jekyll + jekyll-feed (Atom per category)"] = (
-            None
-            if args.no_jekyll
-            else bench_jekyll(args.work, site, size, args.jekyll_runs, args.jekyll_timeout)
-        )
+        rows: dict[str, Result | str | None] = {}
+        if "feeds" in args.tools:
+            rows["floor: read every post file"] = bench_floor(site, args.runs)
+            rows.update(bench_feeds(args.work, site, size, args.runs))
+        if "hugo" in args.tools:
+            rows["Hugo (RSS per category)"] = bench_hugo(args.work, site, size, args.runs)
+        if "jekyll" in args.tools:
+            rows["Jekyll + jekyll-feed (Atom per category)"] = bench_jekyll(
+                args.work, site, size, args.jekyll_runs, args.jekyll_timeout
+            )
         hugo = rows.get("Hugo (RSS per category)")
         jekyll = rows.get("Jekyll + jekyll-feed (Atom per category)")
         for what, value in rows.items():

@@ -15,20 +15,30 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from feeds.cache import FeedIndex, PostIndex, Stamp, cache_key, file_stamp
+from feeds.cache import (
+    SHARDS,
+    FeedIndex,
+    ShardedIndex,
+    Stamp,
+    cache_key,
+    file_stamp,
+    shard_digests,
+    shard_of,
+)
 from feeds.collect import BadPost, gather, read_batch, read_body, scan
 from feeds.config import Settings
 from feeds.errors import ConfigError, StrictError
-from feeds.feedwriter import FILE_NAMES, FeedSpec, safe_slug, write_if_changed
+from feeds.feedwriter import FILE_NAMES, FeedSpec, write_if_changed
 from feeds.parallel import map_batches, workers
+from feeds.plan import Groups, feed_specs, newest_groups, place
 from feeds.post import Post, PostProblem, timestamp_us
 from feeds.state import exclusive_lock
 
@@ -48,6 +58,7 @@ class BuildReport:
     written: int = 0
     unchanged: int = 0
     reparsed: int = 0  # post files read this time (the rest came from the cache)
+    mode: str = "full"  # "unchanged", "incremental" (new posts placed) or "full"
     problems: list[PostProblem] = field(default_factory=list)
 
     @property
@@ -89,6 +100,19 @@ def no_garbage_collection() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass
+class Update:
+    """What reading the posts gave: each feed group's newest posts and the tallies."""
+
+    groups: Groups
+    posts: int
+    skipped: int
+    excluded: int
+    problems: list[PostProblem]
+    next_release: int | None
+    reparsed: int
+
+
 def _build(settings, now, future, strict, track, pool) -> BuildReport:
     cache_dir = settings.state_dir / "cache"
     scanned = scan(settings.posts_dir)
@@ -97,52 +121,164 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     if nothing_changed(settings, feeds_index, scan_digest, now):
         return report_unchanged(feeds_index)
     stamps = scanned.stamps()
+    digests, shard_paths = shard_digests(stamps)
+    indexes = Indexes(settings, cache_dir)
+    mode = "incremental"
+    update = incremental_update(
+        settings, indexes, feeds_index, stamps, digests, shard_paths, now, future, pool
+    )
+    if update is None:
+        mode = "full"
+        update = full_update(settings, indexes, stamps, now, future, track, pool)
+    report = BuildReport(
+        posts=update.posts,
+        skipped=update.skipped,
+        excluded=update.excluded,
+        reparsed=update.reparsed,
+        mode=mode,
+        problems=list(update.problems),
+    )
+    if strict and report.problems:
+        indexes.save()
+        raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
 
-    index = PostIndex.load(cache_dir, cache_key("posts", settings.site, str(settings.posts_dir)))
+    specs = feed_specs(settings, update.groups)
+    write_stale_feeds(settings, specs, stamps, feeds_index, report, pool)
+    feeds_index.summary = {
+        "scan": scan_digest,
+        "shards": digests,
+        "groups": update.groups,
+        "next_release": update.next_release,
+        "report": (update.posts, update.skipped, update.excluded, tuple(update.problems)),
+        "outputs": sorted(
+            output_name(spec, kind) for spec in specs for kind in settings.feeds.formats
+        ),
+    }
+    indexes.save()
+    feeds_index.save(cache_dir)
+    return report
+
+
+class Indexes:
+    """The post-file index (path -> stamp and result) and the URL index (URL -> path)."""
+
+    def __init__(self, settings: Settings, cache_dir: Path):
+        self.key = cache_key("posts", settings.site, str(settings.posts_dir))
+        self.cache_dir = cache_dir
+        self.posts: ShardedIndex | None = None
+        self.urls: ShardedIndex | None = None
+        self.rewrite = False
+
+    def load(self, shards: Iterable[int] = range(SHARDS)) -> ShardedIndex:
+        self.posts = ShardedIndex.load(self.cache_dir / "posts", self.key, shards)
+        return self.posts
+
+    def load_urls(self, shards: Iterable[int]) -> ShardedIndex:
+        self.urls = ShardedIndex.load(self.cache_dir / "urls", self.key, shards)
+        return self.urls
+
+    def save(self) -> None:
+        for index in (self.posts, self.urls):
+            if index is not None:
+                index.save(everything=self.rewrite and index is self.urls)
+
+
+def full_update(settings, indexes, stamps, now, future, track, pool) -> Update:
+    """Every post, from the cache or read anew; every feed group computed from scratch."""
+    index = indexes.load()
     entries, fresh = read_posts(settings, index, stamps, track, pool)
     index.replace(entries, changed=fresh)
     collected = gather(
         ((path, result) for path, (_, result) in entries.items()), now=now, future=future
     )
     posts, duplicates = drop_duplicate_urls(collected.posts)
-    report = BuildReport(
+    indexes.urls = ShardedIndex(indexes.cache_dir / "urls", indexes.key)
+    indexes.urls.entries = {post.url: post.source for post in posts}
+    indexes.rewrite = True
+    return Update(
+        groups=newest_groups(posts, settings.feeds.limit, settings.feeds.tags),
         posts=len(posts),
         skipped=sum(p.skipped for p in collected.problems) + len(duplicates),
         excluded=collected.excluded,
-        reparsed=len(fresh),
         problems=collected.problems + duplicates,
+        next_release=collected.next_release,
+        reparsed=len(fresh),
     )
-    if strict and report.problems:
-        index.save(cache_dir)
-        raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
 
-    specs = plan_feeds(settings, posts)
-    signatures = {spec.folder: feed_signature(spec, stamps, feeds_index.key) for spec in specs}
-    stale = [spec for spec in specs if not outputs_current(settings, feeds_index, spec, signatures)]
-    writer = partial(write_feeds, settings)
-    for _relative, written, problems in map_batches(writer, stale, pool, batch=25, min_items=200):
-        report.written += written
-        report.unchanged += not written
-        report.problems.extend(PostProblem._make(problem) for problem in problems)
-    report.unchanged += (len(specs) - len(stale)) * len(settings.feeds.formats)
-    for spec in specs:
-        for kind in settings.feeds.formats:
-            relative = output_name(spec, kind)
-            stamp = file_stamp(settings.output / relative)
-            if stamp:
-                feeds_index.outputs[relative] = (signatures[spec.folder], *stamp)
 
-    feeds_index.summary = {
-        "scan": scan_digest,
-        "next_release": collected.next_release,
-        "report": (report.posts, report.skipped, report.excluded, tuple(report.problems)),
-        "outputs": sorted(
-            output_name(spec, kind) for spec in specs for kind in settings.feeds.formats
-        ),
-    }
-    index.save(cache_dir)
-    feeds_index.save(cache_dir)
-    return report
+def incremental_update(
+    settings, indexes, feeds_index, stamps, digests, shard_paths, now, future, pool
+) -> Update | None:
+    """Place new posts into the last build's feed groups; None when only a full update will do.
+
+    Only the index shards that hold changed files are read. A change that
+    takes a post out of some feed (an edited or deleted post that a feed
+    shows, a URL clash, a future post falling due) needs the rest of the
+    archive to refill that feed, so it is left to the full update.
+    """
+    saved = feeds_index.summary
+    if "groups" not in saved or "shards" not in saved:
+        return None
+    if saved["next_release"] is not None and timestamp_us(now) >= saved["next_release"]:
+        return None
+    changed_shards = [i for i in range(SHARDS) if digests[i] != saved["shards"][i]]
+    index = indexes.load(changed_shards)
+    if not index.complete:
+        return None
+    current = {path: stamps[path] for shard in changed_shards for path in shard_paths[shard]}
+    gone = [path for path in index.entries if current.get(path) != index.entries[path][0]]
+    fresh = [path for path in current if path not in index.entries or path in gone]
+    shown = {post.url for members in saved["groups"].values() for post in members}
+    posts, skipped, excluded, release = (
+        saved["report"][0],
+        saved["report"][1],
+        saved["report"][2],
+        saved["next_release"],
+    )
+    saved_problems = [PostProblem._make(p) for p in saved["report"][3]]
+    if any(clash_paths(problem) & set(gone) for problem in saved_problems):
+        return None  # a file in a URL clash changed: which one keeps the URL may change too
+    problems = [p for p in saved_problems if p.source not in gone]
+    old = gather(((path, index.entries[path][1]) for path in gone), now=now, future=future)
+    if any(post.url in shown for post in old.posts):
+        return None
+    posts -= len(old.posts)
+    skipped -= sum(p.skipped for p in old.problems)
+    excluded -= old.excluded
+
+    reader = partial(read_batch, settings.site, settings.posts_dir)
+    results = dict(zip(fresh, map_batches(reader, fresh, pool), strict=True))
+    new = gather(((path, results[path]) for path in fresh), now=now, future=future)
+    urls = indexes.load_urls({shard_of(post.url) for post in old.posts + new.posts})
+    if not urls.complete:
+        return None
+    for post in old.posts:
+        if urls.entries.get(post.url) == post.source:
+            urls.drop(post.url)
+    for post in new.posts:
+        if post.url in urls.entries:
+            return None  # a URL clash: the full update decides which file keeps it
+        urls.put(post.url, post.source)
+
+    for path in gone:
+        if path not in current:
+            index.drop(path)
+    for path in fresh:
+        index.put(path, (stamps[path], results[path]))
+    groups = {group: list(members) for group, members in saved["groups"].items()}
+    for post in new.posts:
+        place(groups, post, settings.feeds.limit, settings.feeds.tags)
+    if new.next_release is not None:
+        release = new.next_release if release is None else min(release, new.next_release)
+    return Update(
+        groups=groups,
+        posts=posts + len(new.posts),
+        skipped=skipped + sum(p.skipped for p in new.problems),
+        excluded=excluded + new.excluded,
+        problems=problems + new.problems,
+        next_release=release,
+        reparsed=len(fresh),
+    )
 
 
 def feeds_key(settings: Settings, future: bool) -> str:
@@ -179,6 +315,7 @@ def report_unchanged(feeds_index: FeedIndex) -> BuildReport:
         skipped=skipped,
         excluded=excluded,
         unchanged=len(feeds_index.summary["outputs"]),
+        mode="unchanged",
         problems=[PostProblem._make(p) for p in problems],
     )
 
@@ -190,10 +327,9 @@ def read_posts(settings, index, stamps, track, pool) -> tuple[dict[str, tuple], 
     cached = index.entries
     for path, stamp in stamps.items():
         entry = cached.get(path)
-        if entry is not None and entry[0] == stamp:
-            entries[path] = entry
-        else:
+        if entry is None or entry[0] != stamp:
             fresh.append(path)
+        entries[path] = entry  # a place in file order, which decides URL clashes
     if track and len(fresh) > 1000:
         fresh = list(track(fresh, "Reading posts"))
     reader = partial(read_batch, settings.site, settings.posts_dir)
@@ -202,66 +338,46 @@ def read_posts(settings, index, stamps, track, pool) -> tuple[dict[str, tuple], 
     return entries, fresh
 
 
+CLASH = "skipped: same URL as "
+
+
+def clash_paths(problem: PostProblem) -> set[str]:
+    """Both files of a URL clash, or nothing for other problems."""
+    if problem.reason.startswith(CLASH):
+        return {problem.source, problem.reason.removeprefix(CLASH)}
+    return set()
+
+
 def drop_duplicate_urls(posts: list[Post]) -> tuple[list[Post], list[PostProblem]]:
     """Two files with one URL would be one page on the site; keep the first, by file name."""
     seen: dict[str, Post] = {}
     problems = []
     for post in posts:
         if post.url in seen:
-            problems.append(
-                PostProblem(post.source, f"skipped: same URL as {seen[post.url].source}", True)
-            )
+            problems.append(PostProblem(post.source, f"{CLASH}{seen[post.url].source}", True))
         else:
             seen[post.url] = post
     return list(seen.values()), problems
 
 
-def plan_feeds(settings: Settings, posts: list[Post]) -> list[FeedSpec]:
-    """The site-wide feed, one feed per category, and one per tag when enabled."""
-    site, options = settings.site, settings.feeds
-    newest_first = sorted(posts, key=lambda post: post.sort_key, reverse=True)
-    specs = []
-    if posts:
-        specs.append(FeedSpec("", site.title, site.root, newest_first[: options.limit]))
-    kinds = [("category", "categories")] + ([("tag", "tags")] if options.tags else [])
-    for kind, attribute in kinds:
-        members = newest_by_name(newest_first, attribute, options.limit)
-        folders: dict[str, str] = {}
-        for name in sorted(members):
-            folder = f"{kind}/{safe_slug(name)}"
-            if folder in folders:  # only a crafted name could collide with a hashed one
-                log.warning("%s %r shares a folder with %r; skipped", kind, name, folders[folder])
-                continue
-            folders[folder] = name
-            specs.append(
-                FeedSpec(
-                    folder,
-                    f"{site.title} · {display_name(settings, kind, name)}",
-                    alternate_page(settings, kind, name),
-                    members[name],
-                )
-            )
-    return specs
-
-
-def newest_by_name(newest_first: list[Post], attribute: str, limit: int) -> dict[str, list[Post]]:
-    """The newest ``limit`` posts of each category (or tag), in one pass over sorted posts."""
-    groups: dict[str, list[Post]] = defaultdict(list)
-    for post in newest_first:
-        for name in getattr(post, attribute):
-            members = groups[name]
-            if len(members) < limit:
-                members.append(post)
-    return groups
-
-
-def display_name(settings: Settings, kind: str, name: str) -> str:
-    return settings.display_name(name) if kind == "category" else name
-
-
-def alternate_page(settings: Settings, kind: str, name: str) -> str:
-    page = settings.category_page(name) if kind == "category" else None
-    return page or settings.site.root
+def write_stale_feeds(settings, specs, stamps, feeds_index, report, pool) -> None:
+    """Generate and write the feeds whose inputs changed; record every feed file's stamp."""
+    signatures = {spec.folder: feed_signature(spec, stamps, feeds_index.key) for spec in specs}
+    stale = [spec for spec in specs if not outputs_current(settings, feeds_index, spec, signatures)]
+    writer = partial(write_feeds, settings)
+    for _relative, written, problems in map_batches(writer, stale, pool, batch=25, min_items=200):
+        report.written += written
+        report.unchanged += not written
+        report.problems.extend(PostProblem._make(problem) for problem in problems)
+    report.unchanged += (len(specs) - len(stale)) * len(settings.feeds.formats)
+    outputs = {}
+    for spec in specs:
+        for kind in settings.feeds.formats:
+            relative = output_name(spec, kind)
+            stamp = file_stamp(settings.output / relative)
+            if stamp:
+                outputs[relative] = (signatures[spec.folder], *stamp)
+    feeds_index.outputs = outputs
 
 
 def output_name(spec: FeedSpec, kind: str) -> str:

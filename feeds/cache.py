@@ -62,50 +62,74 @@ def _save(path: Path, key: str, payload: Any) -> None:
 SHARDS = 64
 
 
-def shard_of(path: str) -> int:
-    return zlib.crc32(path.encode("utf-8")) % SHARDS
+def shard_of(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8")) % SHARDS
+
+
+def shard_digests(stamps: dict[str, Stamp]) -> tuple[list[str], list[list[str]]]:
+    """A digest of the paths and stamps in each shard, and the paths themselves."""
+    paths: list[list[str]] = [[] for _ in range(SHARDS)]
+    for path in stamps:
+        paths[shard_of(path)].append(path)
+    digests = [
+        hashlib.sha256(pickle.dumps([(p, stamps[p]) for p in part])).hexdigest() for part in paths
+    ]
+    return digests, paths
 
 
 @dataclass
-class PostIndex:
-    """Per post file: its stamp and what reading it gave (posts, warnings), as plain tuples.
+class ShardedIndex:
+    """A dictionary kept in 64 pickle files by a hash of its keys.
 
-    Kept in 64 shards, so that a build which read one new post rewrites one
-    small file instead of the whole index of a large archive.
+    A build that changed a few entries rewrites a few small files instead of
+    the whole index of a large archive, and an incremental build reads only
+    the shards it needs. A shard that is missing or has another key counts as
+    empty and unreliable (``complete`` is then false).
     """
 
+    folder: Path
     key: str
-    entries: dict[str, tuple[Stamp, tuple]] = field(default_factory=dict)
+    entries: dict[str, Any] = field(default_factory=dict)
     dirty: set[int] = field(default_factory=set)
+    complete: bool = True
 
     @classmethod
-    def load(cls, cache_dir: Path, key: str) -> PostIndex:
-        index = cls(key)
-        for shard in range(SHARDS):
-            part = _load(cache_dir / "posts" / f"{shard:02d}.pickle", key)
+    def load(cls, folder: Path, key: str, shards: Iterable[int] = range(SHARDS)) -> ShardedIndex:
+        index = cls(folder, key)
+        for shard in shards:
+            part = _load(folder / f"{shard:02d}.pickle", key)
             if part is None:
                 index.dirty.add(shard)
+                index.complete = False
             else:
                 index.entries.update(part)
         return index
 
-    def replace(self, current: dict[str, tuple[Stamp, tuple]], changed: Iterable[str]) -> None:
-        """Take ``current`` as the entries; ``changed`` are the paths read anew."""
-        for path in self.entries.keys() - current.keys():
-            self.dirty.add(shard_of(path))
-        self.dirty.update(shard_of(path) for path in changed)
+    def replace(self, current: dict[str, Any], changed: Iterable[str]) -> None:
+        """Take ``current`` as all the entries; ``changed`` are the keys whose values are new."""
+        for name in self.entries.keys() - current.keys():
+            self.dirty.add(shard_of(name))
+        self.dirty.update(shard_of(name) for name in changed)
         self.entries = current
 
-    def save(self, cache_dir: Path) -> None:
-        if not self.dirty:
-            return
-        parts: dict[int, dict[str, tuple[Stamp, tuple]]] = {shard: {} for shard in self.dirty}
-        for path, entry in self.entries.items():
-            part = parts.get(shard_of(path))
+    def put(self, name: str, value: Any) -> None:
+        self.entries[name] = value
+        self.dirty.add(shard_of(name))
+
+    def drop(self, name: str) -> None:
+        if self.entries.pop(name, None) is not None:
+            self.dirty.add(shard_of(name))
+
+    def save(self, *, everything: bool = False) -> None:
+        """Write the shards that changed (all 64 with ``everything``)."""
+        shards = set(range(SHARDS)) if everything else self.dirty
+        parts: dict[int, dict[str, Any]] = {shard: {} for shard in shards}
+        for name, value in self.entries.items():
+            part = parts.get(shard_of(name))
             if part is not None:
-                part[path] = entry
+                part[name] = value
         for shard, part in parts.items():
-            _save(cache_dir / "posts" / f"{shard:02d}.pickle", self.key, part)
+            _save(self.folder / f"{shard:02d}.pickle", self.key, part)
         self.dirty.clear()
 
 

@@ -189,3 +189,82 @@ def test_deleting_state_and_output_gives_a_cold_build(news, tmp_path):
     shutil.rmtree(warm.output)
     report = build(warm, now=NOW)
     assert report.reparsed == 30 and report.written == len(files(warm.output))
+
+
+def incremental_matches_cold(news, tmp_path, change) -> str:
+    """Apply ``change`` after a warm build; the next build must equal a cold one."""
+    config = "feeds: {limit: 5, tags: true}\n"  # feeds show 5 of each category's 10 posts
+    warm = settings_for(news, tmp_path, config=config)
+    build(warm, now=NOW)
+    change(news)
+    report = build(warm, now=NOW)
+    assert files(warm.output) == cold_output(news, tmp_path, config)
+    return report.mode
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "mode"),
+    [
+        (
+            "newest post",
+            lambda s: s.post("2022-05-30-n.md", date="2022-05-30 10:00:00 +0800"),
+            "incremental",
+        ),
+        (
+            "old post",
+            lambda s: s.post("2021-01-01-o.md", date="2021-01-01 10:00:00 +0800"),
+            "incremental",
+        ),
+        ("new category", lambda s: s.post("2022-05-30-c.md", categories="Wind"), "incremental"),
+        ("tags too", lambda s: s.post("2022-05-30-t.md", extra="tags: 财经 新闻"), "incremental"),
+        (
+            "unpublished",
+            lambda s: s.post("2022-05-30-u.md", extra="published: false"),
+            "incremental",
+        ),
+        ("bad post", lambda s: s.post("2022-05-30-b.md", "---\n- x\n---\n"), "incremental"),
+        ("untitled", lambda s: s.post("2022-05-30-e.md", title=""), "incremental"),
+        (
+            "future post",
+            lambda s: s.post("2027-01-01-f.md", date="2027-01-01 10:00:00 +0800"),
+            "incremental",
+        ),
+        ("old post edited", lambda s: s.post("2022-05-01-p0.md", title="旧闻新改"), "incremental"),
+        ("old post deleted", lambda s: (s.posts / "2022-05-01-p0.md").unlink(), "incremental"),
+        ("shown post edited", lambda s: s.post("2022-05-28-p27.md", title="改"), "full"),
+        ("shown post deleted", lambda s: (s.posts / "2022-05-28-p27.md").unlink(), "full"),
+        (
+            "URL clash",
+            lambda s: s.post(
+                "2022-05-28-p27.markdown", categories="kejiribao", date="2022-05-28 07:00:00 +0800"
+            ),
+            "full",
+        ),
+    ],
+)
+def test_incremental_builds_equal_cold_builds(news, tmp_path, name, change, mode):
+    assert incremental_matches_cold(news, tmp_path, change) == mode
+
+
+def test_a_future_post_falling_due_takes_the_full_path(news, tmp_path):
+    news.post("2022-06-10-later.md", title="以后的", date="2022-06-10 08:00:00 +0800")
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW.replace(year=2022, month=6, day=1))
+    news.post("2022-06-02-more.md", title="又一篇", date="2022-06-02 08:00:00 +0800")
+    assert build(warm, now=NOW.replace(year=2022, month=6, day=3)).mode == "incremental"
+    report = build(warm, now=NOW.replace(year=2022, month=6, day=11))
+    assert report.mode == "full"
+    assert files(warm.output) == cold_output(
+        news, tmp_path, now=NOW.replace(year=2022, month=6, day=11)
+    )
+
+
+def test_warnings_survive_incremental_builds(news, tmp_path):
+    news.post("2022-05-10-untitled.md", title="")
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    news.post("2022-05-30-new.md")
+    report = build(warm, now=NOW)
+    assert report.mode == "incremental"
+    assert [p.source.rsplit("/", 1)[-1] for p in report.problems] == ["2022-05-10-untitled.md"]
+    assert (report.posts, report.skipped) == (32, 0)
