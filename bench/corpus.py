@@ -143,8 +143,8 @@ def generate(
 ) -> None:
     """Write posts ``start`` .. ``start + posts - 1`` of the corpus for ``seed`` into ``out``.
 
-    ``latest`` dates them after the corpus's last day, a minute apart, as new
-    posts arrive on the real site.
+    ``latest`` dates them after the corpus's last day, one second apart in
+    the order of their numbers, as new posts arrive on the real site.
     """
     rng = random.Random(seed)
     names = [pinyin_like(rng, index) for index in range(categories)]
@@ -155,7 +155,7 @@ def generate(
     span = days * 86400
     for number in range(start, start + posts):
         post_rng = random.Random(f"{seed}-{number}")
-        offset = span + 60 * (number - start + 1) if latest else post_rng.randrange(span)
+        offset = span + number if latest else post_rng.randrange(span)
         moment = first_day + timedelta(seconds=offset)
         pick = post_rng.random() * cumulative[-1]
         category = names[min(bisect.bisect_left(cumulative, pick), categories - 1)]

@@ -30,7 +30,6 @@ from feeds.cache import (
     Stamp,
     cache_key,
     file_stamp,
-    shard_digests,
     shard_of,
 )
 from feeds.collect import BadPost, gather, read_batch, read_body, scan
@@ -115,18 +114,13 @@ class Update:
 
 def _build(settings, now, future, strict, track, pool) -> BuildReport:
     cache_dir = settings.state_dir / "cache"
-    scanned = scan(settings.posts_dir)
-    scan_digest = scanned.digest()
+    stamps = scan(settings.posts_dir)
     feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
-    if nothing_changed(settings, feeds_index, scan_digest, now):
+    if nothing_changed(settings, feeds_index, stamps, now):
         return report_unchanged(feeds_index)
-    stamps = scanned.stamps()
-    digests, shard_paths = shard_digests(stamps)
     indexes = Indexes(settings, cache_dir)
     mode = "incremental"
-    update = incremental_update(
-        settings, indexes, feeds_index, stamps, digests, shard_paths, now, future, pool
-    )
+    update = incremental_update(settings, indexes, feeds_index, stamps, now, future, pool)
     if update is None:
         mode = "full"
         update = full_update(settings, indexes, stamps, now, future, track, pool)
@@ -145,8 +139,6 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     specs = feed_specs(settings, update.groups)
     write_stale_feeds(settings, specs, stamps, feeds_index, report, pool)
     feeds_index.summary = {
-        "scan": scan_digest,
-        "shards": digests,
         "groups": update.groups,
         "next_release": update.next_release,
         "report": (update.posts, update.skipped, update.excluded, tuple(update.problems)),
@@ -154,6 +146,7 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
             output_name(spec, kind) for spec in specs for kind in settings.feeds.formats
         ),
     }
+    feeds_index.stamps = stamps
     indexes.save()
     feeds_index.save(cache_dir)
     return report
@@ -206,9 +199,7 @@ def full_update(settings, indexes, stamps, now, future, track, pool) -> Update:
     )
 
 
-def incremental_update(
-    settings, indexes, feeds_index, stamps, digests, shard_paths, now, future, pool
-) -> Update | None:
+def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool) -> Update | None:
     """Place new posts into the last build's feed groups; None when only a full update will do.
 
     Only the index shards that hold changed files are read. A change that
@@ -216,18 +207,16 @@ def incremental_update(
     shows, a URL clash, a future post falling due) needs the rest of the
     archive to refill that feed, so it is left to the full update.
     """
-    saved = feeds_index.summary
-    if "groups" not in saved or "shards" not in saved:
+    saved, before = feeds_index.summary, feeds_index.stamps
+    if "groups" not in saved or not before:
         return None
     if saved["next_release"] is not None and timestamp_us(now) >= saved["next_release"]:
         return None
-    changed_shards = [i for i in range(SHARDS) if digests[i] != saved["shards"][i]]
-    index = indexes.load(changed_shards)
-    if not index.complete:
+    fresh = [path for path, stamp in stamps.items() if before.get(path) != stamp]
+    gone = [path for path in fresh if path in before] + [p for p in before if p not in stamps]
+    index = indexes.load({shard_of(path) for path in fresh + gone})
+    if not index.complete or any(path not in index.entries for path in gone):
         return None
-    current = {path: stamps[path] for shard in changed_shards for path in shard_paths[shard]}
-    gone = [path for path in index.entries if current.get(path) != index.entries[path][0]]
-    fresh = [path for path in current if path not in index.entries or path in gone]
     shown = {post.url for members in saved["groups"].values() for post in members}
     posts, skipped, excluded, release = (
         saved["report"][0],
@@ -261,7 +250,7 @@ def incremental_update(
         urls.put(post.url, post.source)
 
     for path in gone:
-        if path not in current:
+        if path not in stamps:
             index.drop(path)
     for path in fresh:
         index.put(path, (stamps[path], results[path]))
@@ -293,10 +282,10 @@ def feeds_key(settings: Settings, future: bool) -> str:
     )
 
 
-def nothing_changed(settings, feeds_index, scan_digest, now) -> bool:
+def nothing_changed(settings, feeds_index, stamps, now) -> bool:
     """No post file, setting, release time or feed file changed since the last build."""
     summary = feeds_index.summary
-    if not summary or summary.get("scan") != scan_digest:
+    if not summary or feeds_index.stamps != stamps:
         return False
     release = summary.get("next_release")
     if release is not None and timestamp_us(now) >= release:

@@ -66,17 +66,6 @@ def shard_of(name: str) -> int:
     return zlib.crc32(name.encode("utf-8")) % SHARDS
 
 
-def shard_digests(stamps: dict[str, Stamp]) -> tuple[list[str], list[list[str]]]:
-    """A digest of the paths and stamps in each shard, and the paths themselves."""
-    paths: list[list[str]] = [[] for _ in range(SHARDS)]
-    for path in stamps:
-        paths[shard_of(path)].append(path)
-    digests = [
-        hashlib.sha256(pickle.dumps([(p, stamps[p]) for p in part])).hexdigest() for part in paths
-    ]
-    return digests, paths
-
-
 @dataclass
 class ShardedIndex:
     """A dictionary kept in 64 pickle files by a hash of its keys.
@@ -135,18 +124,23 @@ class ShardedIndex:
 
 @dataclass
 class FeedIndex:
-    """Per feed file: (signature, size, mtime_ns); plus the last build's summary."""
+    """Per feed file: (signature, size, mtime_ns); the last build's summary and post stamps."""
 
     key: str
     outputs: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    stamps: dict[str, Stamp] = field(default_factory=dict)
 
     @classmethod
     def load(cls, cache_dir: Path, key: str) -> FeedIndex:
         payload = _load(cache_dir / "feeds.pickle", key) or {}
-        return cls(key, payload.get("outputs", {}), payload.get("summary", {}))
+        stamps = _load(cache_dir / "stamps.pickle", key) if payload else None
+        if stamps is None:
+            payload = {}
+        return cls(key, payload.get("outputs", {}), payload.get("summary", {}), stamps or {})
 
     def save(self, cache_dir: Path) -> None:
+        _save(cache_dir / "stamps.pickle", self.key, self.stamps)
         _save(
             cache_dir / "feeds.pickle", self.key, {"outputs": self.outputs, "summary": self.summary}
         )

@@ -10,17 +10,15 @@ link to a page that exists.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from stat import S_ISDIR
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -56,41 +54,19 @@ class Collected:
     next_release: int | None = None  # when the earliest future post falls due (epoch µs)
 
 
-class Scan(NamedTuple):
-    """Every post file's path, size and mtime, folder by folder, files by name."""
-
-    folders: list[tuple[str, list[str], list[os.stat_result]]]
-
-    def digest(self) -> str:
-        """One fingerprint of every path, size and mtime: equal digests, same posts."""
-        names = hashlib.sha256()
-        numbers = array("q")
-        for folder, files, stats in self.folders:
-            names.update("\0".join([folder, *files, "", ""]).encode())
-            for status in stats:
-                numbers.append(status.st_size)
-                numbers.append(status.st_mtime_ns)
-        names.update(numbers.tobytes())
-        return names.hexdigest()
-
-    def stamps(self) -> dict[str, tuple[int, int]]:
-        """Path -> (size, mtime_ns), in the stable order."""
-        return {
-            f"{folder}/{name}": (status.st_size, status.st_mtime_ns)
-            for folder, files, stats in self.folders
-            for name, status in zip(files, stats, strict=True)
-        }
+Stamps = dict[str, tuple[int, int]]  # path -> (size, mtime_ns)
 
 
-def scan(posts_dir: Path) -> Scan:
-    """Every file Jekyll would consider under ``_posts/``, with its stat, in a stable order.
+def scan(posts_dir: Path) -> Stamps:
+    """Every file Jekyll would consider under ``_posts/``, with size and mtime, in a stable order:
+    each folder's files by name, then its subfolders'.
 
     Like Jekyll's EntryFilter, names starting with '.', '_' or '#' and backup
     files ending in '~' are not posts. Of everything a warm build does, this
     is the part that grows with the archive, so it stays lean: one stat per
     file, nothing else.
     """
-    folders: list[tuple[str, list[str], list[os.stat_result]]] = []
+    found: Stamps = {}
     pending = [str(posts_dir)]
     while pending:
         folder = pending.pop()
@@ -100,17 +76,18 @@ def scan(posts_dir: Path) -> Scan:
             stats = [os.stat(name, dir_fd=handle) for name in names]
         finally:
             os.close(handle)
-        subfolders = [i for i, status in enumerate(stats) if S_ISDIR(status.st_mode)]
-        if subfolders:
-            pending.extend(f"{folder}/{names[i]}" for i in reversed(subfolders))
-            names = [n for i, n in enumerate(names) if i not in subfolders]
-            stats = [st for i, st in enumerate(stats) if i not in subfolders]
-        folders.append((folder, names, stats))
-    return Scan(folders)
+        subfolders = []
+        for name, status in zip(names, stats, strict=True):
+            if S_ISDIR(status.st_mode):
+                subfolders.append(f"{folder}/{name}")
+            else:
+                found[f"{folder}/{name}"] = (status.st_size, status.st_mtime_ns)
+        pending.extend(reversed(subfolders))
+    return found
 
 
 def post_files(posts_dir: Path) -> list[Path]:
-    return [Path(path) for path in scan(posts_dir).stamps()]
+    return [Path(path) for path in scan(posts_dir)]
 
 
 # What reading one file gave, as plain tuples that cache and cross processes cheaply:
