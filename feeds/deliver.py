@@ -148,7 +148,9 @@ class Smtp:
         try:
             if self.connection is None:
                 self.connection = self.connect()
-            self.connection.send_message(message, from_addr=sender, to_addrs=[recipient])
+            data = message.as_bytes(policy=SMTP)  # flattened once, not again by smtplib
+            options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
+            self.connection.sendmail(sender, [recipient], data, mail_options=options)
             self.last_sent = self.clock()
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"refused"))

@@ -118,7 +118,9 @@ class State:
         self.path = state_dir / "state.sqlite3"
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
+        # which exactly-once needs; FULL would add an fsync per recipient, for power loss only.
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
