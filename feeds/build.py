@@ -114,10 +114,11 @@ class Update:
 
 def _build(settings, now, future, strict, track, pool) -> BuildReport:
     cache_dir = settings.state_dir / "cache"
-    stamps = scan(settings.posts_dir)
+    scanned = scan(settings.posts_dir)
     feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
-    if nothing_changed(settings, feeds_index, stamps, now):
+    if nothing_changed(settings, feeds_index, scanned, now):
         return report_unchanged(feeds_index)
+    stamps = scanned.stamps()
     indexes = Indexes(settings, cache_dir)
     mode = "incremental"
     update = incremental_update(settings, indexes, feeds_index, stamps, now, future, pool)
@@ -139,14 +140,14 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     specs = feed_specs(settings, update.groups)
     write_stale_feeds(settings, specs, stamps, feeds_index, report, pool)
     feeds_index.summary = {
-        "groups": update.groups,
         "next_release": update.next_release,
         "report": (update.posts, update.skipped, update.excluded, tuple(update.problems)),
         "outputs": sorted(
             output_name(spec, kind) for spec in specs for kind in settings.feeds.formats
         ),
     }
-    feeds_index.stamps = stamps
+    feeds_index.scan = scanned
+    feeds_index.groups = update.groups
     indexes.save()
     feeds_index.save(cache_dir)
     return report
@@ -207,9 +208,11 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
     shows, a URL clash, a future post falling due) needs the rest of the
     archive to refill that feed, so it is left to the full update.
     """
-    saved, before = feeds_index.summary, feeds_index.stamps
-    if "groups" not in saved or not before:
+    saved = feeds_index.summary
+    saved_groups = feeds_index.load_groups()
+    if saved_groups is None or feeds_index.scan is None:
         return None
+    before = feeds_index.scan.stamps()
     if saved["next_release"] is not None and timestamp_us(now) >= saved["next_release"]:
         return None
     fresh = [path for path, stamp in stamps.items() if before.get(path) != stamp]
@@ -217,7 +220,7 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
     index = indexes.load({shard_of(path) for path in fresh + gone})
     if not index.complete or any(path not in index.entries for path in gone):
         return None
-    shown = {post.url for members in saved["groups"].values() for post in members}
+    shown = {post.url for members in saved_groups.values() for post in members}
     posts, skipped, excluded, release = (
         saved["report"][0],
         saved["report"][1],
@@ -254,7 +257,7 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
             index.drop(path)
     for path in fresh:
         index.put(path, (stamps[path], results[path]))
-    groups = {group: list(members) for group, members in saved["groups"].items()}
+    groups = {group: list(members) for group, members in saved_groups.items()}
     for post in new.posts:
         place(groups, post, settings.feeds.limit, settings.feeds.tags)
     if new.next_release is not None:
@@ -282,10 +285,10 @@ def feeds_key(settings: Settings, future: bool) -> str:
     )
 
 
-def nothing_changed(settings, feeds_index, stamps, now) -> bool:
+def nothing_changed(settings, feeds_index, scanned, now) -> bool:
     """No post file, setting, release time or feed file changed since the last build."""
     summary = feeds_index.summary
-    if not summary or feeds_index.stamps != stamps:
+    if not summary or feeds_index.scan != scanned:
         return False
     release = summary.get("next_release")
     if release is not None and timestamp_us(now) >= release:

@@ -6,6 +6,8 @@ as absent, so a stale cache can only cost time, never change output.
 
 - ``posts/NN.pickle``: what each post file gave when it was last read, keyed by
   its path, size and mtime. A file whose stamp is unchanged is not read again.
+- ``scan.pickle`` and ``groups.pickle``: the last build's stamps of every post
+  file and each feed's newest posts, for the next build to start from.
 - ``feeds.pickle``: for every feed file written, a signature of everything it
   was made from (its posts, their files' stamps, the feed settings) and the
   file's own size and mtime. A feed whose signature and file are unchanged is
@@ -124,23 +126,33 @@ class ShardedIndex:
 
 @dataclass
 class FeedIndex:
-    """Per feed file: (signature, size, mtime_ns); the last build's summary and post stamps."""
+    """Per feed file: (signature, size, mtime_ns); the last build's summary and scan of posts."""
 
     key: str
     outputs: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
-    stamps: dict[str, Stamp] = field(default_factory=dict)
+    scan: Any = None
+    groups: Any = None  # each feed group's newest posts; loaded only when needed
+    cache_dir: Path | None = None
 
     @classmethod
     def load(cls, cache_dir: Path, key: str) -> FeedIndex:
         payload = _load(cache_dir / "feeds.pickle", key) or {}
-        stamps = _load(cache_dir / "stamps.pickle", key) if payload else None
-        if stamps is None:
+        scan = _load(cache_dir / "scan.pickle", key) if payload else None
+        if scan is None:
             payload = {}
-        return cls(key, payload.get("outputs", {}), payload.get("summary", {}), stamps or {})
+        return cls(
+            key, payload.get("outputs", {}), payload.get("summary", {}), scan, None, cache_dir
+        )
+
+    def load_groups(self) -> Any:
+        if self.groups is None and self.cache_dir is not None and self.summary:
+            self.groups = _load(self.cache_dir / "groups.pickle", self.key)
+        return self.groups
 
     def save(self, cache_dir: Path) -> None:
-        _save(cache_dir / "stamps.pickle", self.key, self.stamps)
+        _save(cache_dir / "scan.pickle", self.key, self.scan)
+        _save(cache_dir / "groups.pickle", self.key, self.groups)
         _save(
             cache_dir / "feeds.pickle", self.key, {"outputs": self.outputs, "summary": self.summary}
         )

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from stat import S_ISDIR
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -57,37 +58,65 @@ class Collected:
 Stamps = dict[str, tuple[int, int]]  # path -> (size, mtime_ns)
 
 
-def scan(posts_dir: Path) -> Stamps:
-    """Every file Jekyll would consider under ``_posts/``, with size and mtime, in a stable order:
-    each folder's files by name, then its subfolders'.
+class Scan(NamedTuple):
+    """Every post file under a folder with its size and mtime, in a stable order:
+    each folder's files by name, then its subfolders'. Two scans are equal
+    exactly when no post file was added, removed or touched.
+
+    Kept as columns rather than a dictionary: a build with nothing new only
+    compares two scans, and at 100,000 posts the columns are several times
+    cheaper to make, store and compare.
+    """
+
+    root: str
+    names: list[str]  # relative to root
+    sizes: array
+    mtimes: array
+
+    def stamps(self) -> Stamps:
+        """Path -> (size, mtime_ns), in the stable order."""
+        return {
+            f"{self.root}/{name}": (size, mtime)
+            for name, size, mtime in zip(self.names, self.sizes, self.mtimes, strict=True)
+        }
+
+
+def scan(posts_dir: Path) -> Scan:
+    """Every file Jekyll would consider under ``_posts/``; see ``Scan``.
 
     Like Jekyll's EntryFilter, names starting with '.', '_' or '#' and backup
     files ending in '~' are not posts. Of everything a warm build does, this
     is the part that grows with the archive, so it stays lean: one stat per
     file, nothing else.
     """
-    found: Stamps = {}
-    pending = [str(posts_dir)]
+    root = str(posts_dir)
+    names: list[str] = []
+    sizes, mtimes = array("q"), array("q")
+    pending = [""]
     while pending:
-        folder = pending.pop()
-        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        relative = pending.pop()
+        prefix = f"{relative}/" if relative else ""
+        handle = os.open(f"{root}/{relative}" if relative else root, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            names = [n for n in sorted(os.listdir(handle)) if n[0] not in "._#" and n[-1] != "~"]
-            stats = [os.stat(name, dir_fd=handle) for name in names]
+            found = [n for n in sorted(os.listdir(handle)) if n[0] not in "._#" and n[-1] != "~"]
+            stats = [os.stat(name, dir_fd=handle) for name in found]
         finally:
             os.close(handle)
-        subfolders = []
-        for name, status in zip(names, stats, strict=True):
-            if S_ISDIR(status.st_mode):
-                subfolders.append(f"{folder}/{name}")
-            else:
-                found[f"{folder}/{name}"] = (status.st_size, status.st_mtime_ns)
-        pending.extend(reversed(subfolders))
-    return found
+        if any(S_ISDIR(status.st_mode) for status in stats):
+            folders = [
+                f"{prefix}{n}" for n, st in zip(found, stats, strict=True) if S_ISDIR(st.st_mode)
+            ]
+            pending.extend(reversed(folders))
+            kept = [(n, st) for n, st in zip(found, stats, strict=True) if not S_ISDIR(st.st_mode)]
+            found, stats = [n for n, _ in kept], [st for _, st in kept]
+        names.extend([f"{prefix}{name}" for name in found] if prefix else found)
+        sizes.extend([status.st_size for status in stats])
+        mtimes.extend([status.st_mtime_ns for status in stats])
+    return Scan(root, names, sizes, mtimes)
 
 
 def post_files(posts_dir: Path) -> list[Path]:
-    return [Path(path) for path in scan(posts_dir)]
+    return [Path(path) for path in scan(posts_dir).stamps()]
 
 
 # What reading one file gave, as plain tuples that cache and cross processes cheaply:
