@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Track = Callable[[Sequence[str], str], Iterable[str]]
+# Told how many post files are to be read, it returns what to call as each batch is read.
+Track = Callable[[int], Callable[[int], None]]
 
 
 @dataclass
@@ -322,10 +323,9 @@ def read_posts(settings, index, stamps, track, pool) -> tuple[dict[str, tuple], 
         if entry is None or entry[0] != stamp:
             fresh.append(path)
         entries[path] = entry  # a place in file order, which decides URL clashes
-    if track and len(fresh) > 1000:
-        fresh = list(track(fresh, "Reading posts"))
+    advance = track(len(fresh)) if track and len(fresh) > 1000 else None
     reader = partial(read_batch, settings.site, settings.posts_dir)
-    for path, result in zip(fresh, map_batches(reader, fresh, pool), strict=True):
+    for path, result in zip(fresh, map_batches(reader, fresh, pool, on_batch=advance), strict=True):
         entries[path] = (stamps[path], result)
     return entries, fresh
 

@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +33,12 @@ site_option = click.option(
     "site_dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="The Jekyll site folder (holds _config.yml and _posts/). Overrides site_dir.",
+)
+
+output_option = click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder the feeds are written to. Overrides output.",
 )
 
 
@@ -66,11 +72,7 @@ def main(debug: bool) -> None:
 @main.command()
 @site_option
 @config_option
-@click.option(
-    "--output",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder the feeds are written to. Overrides output.",
-)
+@output_option
 @click.option("--future", is_flag=True, help="Include posts dated in the future.")
 @click.option(
     "--strict", is_flag=True, help="Treat any warning as an error: exit 1, write nothing."
@@ -97,10 +99,14 @@ def build(
 
     started = time.perf_counter()
     settings = run(load_settings, config_path, site_dir=site_dir, output=output)
-    track = progress_tracker() if not quiet and sys.stderr.isatty() else None
-    report = run(
-        build_feeds, settings, now=datetime.now(UTC), future=future, strict=strict, track=track
-    )
+    bar = ProgressBar() if not quiet and sys.stderr.isatty() else None
+    try:
+        report = run(
+            build_feeds, settings, now=datetime.now(UTC), future=future, strict=strict, track=bar
+        )
+    finally:
+        if bar:
+            bar.close()
     if not quiet:
         print_warnings([str(p) for p in report.problems], verbose=verbose)
         seconds = time.perf_counter() - started
@@ -133,14 +139,24 @@ def warning_kind(line: str) -> str:
     return reason.split(" (", 1)[0].split(";", 1)[0].split(" '", 1)[0]
 
 
-def progress_tracker():
-    from rich.progress import Progress
+class ProgressBar:
+    """A rich progress bar on stderr while many post files are read; nothing otherwise."""
 
-    def track(items: Sequence[Path], label: str) -> Iterable[Path]:
-        with Progress(transient=True) as progress:
-            yield from progress.track(items, description=label)
+    def __init__(self):
+        self.progress = None
 
-    return track
+    def __call__(self, total: int):
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.progress = Progress(console=Console(stderr=True), transient=True)
+        self.progress.start()
+        task = self.progress.add_task("Reading posts", total=total)
+        return lambda done: self.progress.advance(task, done)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def parse_since(value: str | None, settings) -> datetime | None:
@@ -246,11 +262,7 @@ def setup_schedule_logging(log_file: Path | None) -> None:
 @main.command()
 @config_option
 @site_option
-@click.option(
-    "--output",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder the feeds are written to. Overrides output.",
-)
+@output_option
 @click.option("--once", is_flag=True, help="Run every job once now, then exit.")
 @click.option(
     "--list", "list_jobs", is_flag=True, help="Print the jobs and their next runs, then exit."

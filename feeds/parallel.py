@@ -57,13 +57,18 @@ def map_batches(
     pool: Callable[[], Executor | None] | None,
     batch: int = 1000,
     min_items: int = MIN_ITEMS,
+    on_batch: Callable[[int], None] | None = None,
 ) -> list[R]:
-    """``function`` over ``items`` in batches, in order; in parallel when there are enough."""
+    """``function`` over ``items`` in batches, in order; in parallel when there are enough.
+
+    ``on_batch`` hears how many items each finished batch held (for a progress bar).
+    """
     executor = pool() if pool is not None and len(items) >= min_items else None
-    if executor is None:
-        return function(items)
     chunks = [items[start : start + batch] for start in range(0, len(items), batch)]
+    parts = executor.map(function, chunks) if executor is not None else map(function, chunks)
     results: list[R] = []
-    for part in executor.map(function, chunks):
+    for chunk, part in zip(chunks, parts, strict=True):
         results.extend(part)
+        if on_batch is not None:
+            on_batch(len(chunk))
     return results

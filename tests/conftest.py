@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +27,11 @@ url: https://example.org
 timezone: Asia/Shanghai
 author: Tester
 """
+
+
+def feeds_args(*args: object) -> list[str]:
+    """The command line of the real ``feeds`` entry point, run as a child process."""
+    return [sys.executable, "-m", "feeds", *map(str, args)]
 
 
 def post_text(

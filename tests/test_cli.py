@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
 
 from feeds.cli import main
+from tests.conftest import feeds_args
 
 
 def today_in_shanghai() -> str:
@@ -23,9 +23,7 @@ COMMANDS = [[], ["build"], ["digest"], ["schedule"]]
 
 def run_feeds(*args: str, cwd=None) -> subprocess.CompletedProcess:
     """The real console entry point in a child process, as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "feeds", *args], capture_output=True, text=True, cwd=cwd
-    )
+    return subprocess.run(feeds_args(*args), capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

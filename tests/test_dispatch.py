@@ -6,7 +6,6 @@ import email
 import mailbox
 import re
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from email.policy import default
@@ -17,7 +16,7 @@ from feeds.deliver import Outbox
 from feeds.dispatch import preview, send_digest
 from feeds.errors import LockedError
 from feeds.state import State, exclusive_lock
-from tests.conftest import NOW, ROOT
+from tests.conftest import NOW, ROOT, feeds_args
 
 SUBSCRIBERS = """\
     - {email: reader@example.com, name: 读者, categories: [kejiribao]}
@@ -291,16 +290,9 @@ def test_a_second_run_while_one_holds_the_lock_sends_nothing(
         with pytest.raises(LockedError, match="another feeds digest is running"):
             send_digest(settings, now=NOW)
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "feeds",
-                "digest",
-                "--config",
-                str(tmp_path / "config.yaml"),
-                "--site",
-                str(site.root),
-            ],
+            feeds_args(
+                "digest", "--config", str(tmp_path / "config.yaml"), "--site", str(site.root)
+            ),
             capture_output=True,
             text=True,
         )
@@ -315,10 +307,7 @@ def test_kill_9_mid_delivery_then_rerun_gives_everyone_exactly_one_message(
     subscribers = "".join(f"    - {{email: r{n}@example.com, categories: all}}\n" for n in range(6))
     make_settings(news_site(site).root, digest_config(smtp_server.port, subscribers))
     smtp_server.delay = 0.3
-    command = [
-        sys.executable,
-        "-m",
-        "feeds",
+    command = feeds_args(
         "digest",
         "--config",
         str(tmp_path / "config.yaml"),
@@ -326,7 +315,7 @@ def test_kill_9_mid_delivery_then_rerun_gives_everyone_exactly_one_message(
         str(site.root),
         "--since",
         "2026-11-27",
-    ]
+    )
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while len(smtp_server.messages) < 2 and time.monotonic() < deadline:

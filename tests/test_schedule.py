@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from feeds.state import State
-from tests.conftest import ROOT
+from tests.conftest import ROOT, feeds_args
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -44,17 +43,9 @@ class Service:
         self.process: subprocess.Popen | None = None
 
     def command(self, *extra: str) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "feeds",
-            "schedule",
-            "--config",
-            str(self.config),
-            "--site",
-            str(self.site),
-            *extra,
-        ]
+        return feeds_args(
+            "schedule", "--config", str(self.config), "--site", str(self.site), *extra
+        )
 
     def start(self) -> Service:
         self.process = subprocess.Popen(
@@ -219,17 +210,7 @@ def test_list_shows_next_runs_in_the_site_timezone_with_crontab_weekdays(site, t
     config = tmp_path / "config.yaml"
     config.write_text(schedule_config(cron="0 8 * * 0", every="10m"), encoding="utf-8")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "feeds",
-            "schedule",
-            "--list",
-            "--config",
-            str(config),
-            "--site",
-            str(site.root),
-        ],
+        feeds_args("schedule", "--list", "--config", str(config), "--site", str(site.root)),
         capture_output=True,
         text=True,
     )
@@ -246,17 +227,7 @@ def test_once_runs_every_job_and_exits(site, tmp_path, smtp_server):
     config = tmp_path / "config.yaml"
     config.write_text(schedule_config(smtp_server.port), encoding="utf-8")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "feeds",
-            "schedule",
-            "--once",
-            "--config",
-            str(config),
-            "--site",
-            str(site.root),
-        ],
+        feeds_args("schedule", "--once", "--config", str(config), "--site", str(site.root)),
         capture_output=True,
         text=True,
         timeout=60,
