@@ -69,8 +69,17 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
-def measure(command: list[str], cwd: Path | None = None, timeout: float | None = None) -> Result:
-    """Wall time and peak memory (process tree) of one command; raises on failure or timeout."""
+def measure(
+    command: list[str],
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    memory: bool = True,
+) -> Result:
+    """Wall time and peak memory (whole process tree) of one command.
+
+    Sampling /proc costs CPU beside the measured command, so runs that only
+    count time pass ``memory=False``; their peak is then 0.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
@@ -83,7 +92,8 @@ def measure(command: list[str], cwd: Path | None = None, timeout: float | None =
             done.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if memory:
+        sampler.start()
     try:
         _, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -92,7 +102,8 @@ def measure(command: list[str], cwd: Path | None = None, timeout: float | None =
         raise
     finally:
         done.set()
-        sampler.join()
+        if memory:
+            sampler.join()
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"{command[0]} failed ({process.returncode}): {stderr.decode()[-2000:]}")
@@ -155,33 +166,48 @@ def remove_posts(site: Path, first: int) -> None:
             path.unlink()
 
 
+def series(command: list[str], runs: int, before=None, timeout: float | None = None) -> Result:
+    """``runs`` timed runs (median time), then one more sampled for peak memory.
+
+    ``before`` runs before each of them (to reset or change the input).
+    """
+    times, peak = [], 0.0
+    for number in range(runs + 1):
+        if before is not None:
+            before()
+        sampled = number == runs
+        result = measure(command, timeout=timeout, memory=sampled)
+        if sampled:
+            peak = result.peak_mb
+        else:
+            times.append(result.seconds)
+    return Result(statistics.median(times), peak)
+
+
 def bench_feeds(work: Path, site: Path, size: int, runs: int) -> dict[str, Result]:
     out, state = work / f"feeds-out-{size}", work / f"feeds-state-{size}"
     command = feeds_command(site, out, state)
-    cold = []
-    for _ in range(runs):
+    counter = [size]
+
+    def empty() -> None:
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(state, ignore_errors=True)
-        cold.append(measure(command))
-    warm = [measure(command) for _ in range(runs)]
-    next_number = size
-    one = []
-    for _ in range(runs):
-        add_posts(site, size, next_number, 1)
-        next_number += 1
-        one.append(measure(command))
-    thousand = []
-    for _ in range(runs):
-        add_posts(site, size, next_number, 1000)
-        next_number += 1000
-        thousand.append(measure(command))
-    remove_posts(site, size)
-    return {
-        "feeds cold": median(cold),
-        "feeds warm, nothing new": median(warm),
-        "feeds warm, +1 post": median(one),
-        "feeds warm, +1,000 posts": median(thousand),
+
+    def add(count: int):
+        def more() -> None:
+            add_posts(site, size, counter[0], count)
+            counter[0] += count
+
+        return more
+
+    rows = {
+        "feeds cold": series(command, runs, empty),
+        "feeds warm, nothing new": series(command, runs),
+        "feeds warm, +1 post": series(command, runs, add(1)),
+        "feeds warm, +1,000 posts": series(command, runs, add(1000)),
     }
+    remove_posts(site, size)
+    return rows
 
 
 def bench_floor(site: Path, runs: int) -> Result:
@@ -223,12 +249,12 @@ def bench_hugo(work: Path, site: Path, size: int, runs: int) -> Result | None:
     (root / "content").mkdir(parents=True)
     shutil.copytree(site / "_posts", root / "content" / "posts", copy_function=os.link)
     (root / "config.yaml").write_text(HUGO_CONFIG, encoding="utf-8")
-    results = []
-    for _ in range(runs):
+
+    def empty() -> None:
         shutil.rmtree(root / "public", ignore_errors=True)
         shutil.rmtree(root / "resources", ignore_errors=True)
-        results.append(measure([hugo, "--quiet", "-s", str(root), "-d", str(root / "public")]))
-    return median(results)
+
+    return series([hugo, "--quiet", "-s", str(root), "-d", str(root / "public")], runs, empty)
 
 
 def bench_jekyll(
