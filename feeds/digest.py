@@ -108,14 +108,26 @@ def categories_with_news(subscriber: Subscriber, by_category: dict[str, list[Ite
 
 
 def group_by_category(items: list[Item]) -> dict[str, list[Item]]:
-    """Each story once in the whole digest: under the first of its categories, newest first."""
+    """The items of every category, newest first; a post in two categories is in both."""
     groups: dict[str, list[Item]] = {}
     for item in items:
-        if item.post.categories:
-            groups.setdefault(item.post.categories[0], []).append(item)
+        for category in item.post.categories:
+            groups.setdefault(category, []).append(item)
     for members in groups.values():
         members.sort(key=lambda item: item.post.sort_key, reverse=True)
     return groups
+
+
+def once_each(categories: list[str], by_category: dict[str, list[Item]]) -> dict[str, list[Item]]:
+    """Each story once in one digest: under the first of the reader's categories that has it."""
+    seen: set[str] = set()
+    result: dict[str, list[Item]] = {}
+    for category in categories:
+        members = [item for item in by_category[category] if item.post.url not in seen]
+        seen.update(item.post.url for item in members)
+        if members:
+            result[category] = members
+    return result
 
 
 class Composer:
@@ -200,7 +212,9 @@ class Composer:
         self, categories: list[str], by_category: dict[str, list[Item]], day: str
     ) -> Variant:
         """One digest variant that fits under Gmail's clipping size."""
-        count = sum(len(by_category[c]) for c in categories)
+        by_category = once_each(categories, by_category)
+        categories = list(by_category)
+        count = sum(len(members) for members in by_category.values())
         subject = self.subject(day, count)
         limit = self.settings.digest.max_items
         while True:

@@ -26,6 +26,7 @@ from feeds.digest import (
     categories_with_news,
     group_by_category,
     message_id,
+    once_each,
     personalize,
     source_link,
     unique_stories,
@@ -134,7 +135,7 @@ def make_plan(
         if not categories and not settings.digest.send_empty:
             skipped += 1
             continue
-        name = variant_key(categories)
+        name = variant_key(list(once_each(categories, by_category)))
         if name not in variants:
             variants[name] = composer.render(categories, by_category, day)
         recipients.append(

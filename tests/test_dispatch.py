@@ -345,3 +345,25 @@ def test_preview_writes_inlined_html_and_records_nothing(site, make_settings, tm
     )
     assert State(settings.state_dir).unfinished_digest() is None
     assert not (settings.state_dir / "outbox").exists()
+
+
+def test_a_post_in_two_categories_reaches_readers_of_either_and_shows_once(
+    site, make_settings, smtp_server
+):
+    site.post(
+        "2026-11-28-both.md",
+        title="两个类别的新闻",
+        categories="21shijijingjibaodao 21caijingAPP",
+        date="2026-11-28 08:00:00 +0800",
+    )
+    subscribers = (
+        "    - {email: second@example.com, categories: [21caijingAPP]}\n"
+        "    - {email: both@example.com, categories: [21caijingAPP, 21shijijingjibaodao]}\n"
+    )
+    settings = make_settings(site.root, digest_config(smtp_server.port, subscribers))
+    assert send_digest(settings, now=NOW).sent == 2
+    for reader in ("second@example.com", "both@example.com"):
+        message = smtp_server.by_recipient()[reader][0]
+        html = message.get_body(("html",)).get_content()
+        assert len(re.findall(r'class="title"[^>]*>两个类别的新闻<', html)) == 1
+        assert "（1 篇）" in str(message["Subject"])
