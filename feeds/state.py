@@ -147,13 +147,6 @@ class State:
         ).fetchone()
         return _digest(row) if row else None
 
-    def last_completed(self) -> Digest | None:
-        row = self.db.execute(
-            "SELECT id, key, created_at, window_start, window_end FROM digests "
-            "WHERE completed_at IS NOT NULL ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        return _digest(row) if row else None
-
     def digested_urls(self, urls: list[str]) -> set[str]:
         """Which of these posts a completed digest already carried."""
         found: set[str] = set()
