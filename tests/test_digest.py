@@ -103,3 +103,21 @@ def test_digest_has_no_horizontal_overflow_in_chromium(width, site, make_setting
     settings = make_settings(site.root, digest_config())
     preview(settings, tmp_path / "digest.html", now=NOW, since=None, to=None)
     assert overflow(tmp_path / "digest.html", width, tmp_path / "profile") == "fits"
+
+
+def test_an_edited_template_shows_in_the_next_digest(site, make_settings, tmp_path):
+    import shutil
+
+    from tests.conftest import ROOT
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    news_site(site)
+    config = digest_config().replace(str(ROOT / "templates"), str(templates))
+    settings = make_settings(site.root, config)
+    preview(settings, tmp_path / "before.html", now=NOW, since=None, to=None)
+    page = templates / "digest.html"
+    page.write_text(page.read_text(encoding="utf-8").replace("每日摘要", "晨报"), encoding="utf-8")
+    preview(settings, tmp_path / "after.html", now=NOW, since=None, to=None)
+    assert "每日摘要</h1>" in (tmp_path / "before.html").read_text(encoding="utf-8")
+    assert "晨报</h1>" in (tmp_path / "after.html").read_text(encoding="utf-8")

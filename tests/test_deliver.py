@@ -1,0 +1,101 @@
+"""SMTP delivery: retries with backoff, the rate limit, and what counts as permanent."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import pytest
+
+from feeds.config import SmtpOptions
+from feeds.deliver import PermanentFailure, Smtp, TransientFailure
+from tests.conftest import free_port
+
+
+def message(number: int = 0) -> EmailMessage:
+    mail = EmailMessage()
+    mail["Message-ID"] = f"<m{number}@example.org>"
+    mail["Subject"] = "test"
+    mail.set_content("hello")
+    return mail
+
+
+class FakeClock:
+    """Time that only moves when the code under test sleeps: no test waits for real."""
+
+    def __init__(self):
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_unreachable_server_is_retried_with_doubling_backoff_then_left_for_later():
+    clock = FakeClock()
+    options = SmtpOptions(host="127.0.0.1", port=free_port(), security="none", retries=3, backoff=2)
+    transport = Smtp(options, sleep=clock.sleep, clock=clock)
+    with pytest.raises(TransientFailure, match=r"cannot reach 127\.0\.0\.1"):
+        transport.send(message(), "a@example.org", "b@example.org")
+    assert clock.sleeps == [2, 4, 8]
+
+
+def test_a_busy_server_is_retried_and_then_accepts(smtp_server):
+    clock = FakeClock()
+    smtp_server.fail_after = 0  # answers 451 until the client has waited once
+
+    def wait(seconds: float) -> None:
+        clock.sleep(seconds)
+        smtp_server.fail_after = None
+
+    options = SmtpOptions(port=smtp_server.port, security="none", retries=2, backoff=1)
+    transport = Smtp(options, sleep=wait)
+    transport.send(message(), "a@example.org", "b@example.org")
+    transport.close()
+    assert clock.sleeps == [1] and len(smtp_server.messages) == 1
+
+
+def test_the_rate_limit_spaces_messages_out(smtp_server):
+    clock = FakeClock()
+    options = SmtpOptions(port=smtp_server.port, security="none", rate_limit=4)
+    transport = Smtp(options, sleep=clock.sleep, clock=clock)
+    for number in range(3):
+        transport.send(message(number), "a@example.org", f"r{number}@example.org")
+    transport.close()
+    assert clock.sleeps == [0.25, 0.25]
+    assert len(smtp_server.messages) == 3
+
+
+def test_one_connection_serves_many_messages(smtp_server):
+    transport = Smtp(SmtpOptions(port=smtp_server.port, security="none"))
+    transport.send(message(1), "a@example.org", "r1@example.org")
+    first = transport.connection
+    transport.send(message(2), "a@example.org", "r2@example.org")
+    assert transport.connection is first
+    transport.close()
+
+
+def test_a_refused_recipient_is_permanent(smtp_server):
+    smtp_server.refuse = {"gone@example.org"}
+    transport = Smtp(SmtpOptions(port=smtp_server.port, security="none"))
+    with pytest.raises(PermanentFailure, match=r"550 5\.1\.1 no such user here"):
+        transport.send(message(), "a@example.org", "gone@example.org")
+    transport.send(message(1), "a@example.org", "here@example.org")
+    transport.close()
+    assert [rcpts for _, rcpts, _ in smtp_server.messages] == [["here@example.org"]]
+
+
+def test_missing_credentials_are_a_config_error(monkeypatch):
+    from feeds.errors import ConfigError
+
+    monkeypatch.delenv("NO_SUCH_USER_VAR", raising=False)
+    options = SmtpOptions(username_env="NO_SUCH_USER_VAR", password_env="NO_SUCH_PASSWORD_VAR")
+    with pytest.raises(ConfigError) as caught:
+        Smtp(options)
+    assert str(caught.value) == (
+        "digest.smtp: environment variable NO_SUCH_USER_VAR and NO_SUCH_PASSWORD_VAR not set "
+        "(SMTP credentials are read from the environment)"
+    )
