@@ -163,3 +163,18 @@ def test_durations_and_the_from_address_are_checked(site, tmp_path):
         f"{config}: digest.unsubscribe_url: expected an https:// URL (RFC 8058), got 'http://x.org'",
         f"{config}: digest.first_window: expected a duration such as 30s, 10m, 1h or 2d, got 'soon'",
     ]
+
+
+def test_subscribers_from_a_yaml_file(site, tmp_path):
+    (tmp_path / "subs.yaml").write_text(
+        "subscribers:\n  - {email: a@example.com, name: 甲, categories: all}\n"
+        "  - {email: b@example.com, categories: 'kejiribao emnews'}\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {subscribers_file: subs.yaml}\n", encoding="utf-8")
+    settings = load_settings(config, site_dir=site.root)
+    assert [(s.email, s.categories) for s in settings.subscribers] == [
+        ("a@example.com", "all"),
+        ("b@example.com", ["kejiribao", "emnews"]),
+    ]
