@@ -274,6 +274,21 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
     )
 
 
+def current_posts(settings: Settings, *, now: datetime) -> list[Post]:
+    """Every published post now, reading only the files the build's cache does not know.
+
+    For the digest: it reads the cache and never writes it, so it can run
+    beside a build; a file changed since the last build is simply read again.
+    """
+    if not settings.posts_dir.is_dir():
+        raise ConfigError("no _posts folder in the site", where=str(settings.site_dir))
+    stamps = scan(settings.posts_dir).stamps()
+    index = Indexes(settings, settings.state_dir / "cache").load()
+    entries, _ = read_posts(settings, index, stamps, None, None)
+    results = ((path, result) for path, (_, result) in entries.items())
+    return drop_duplicate_urls(gather(results, now=now).posts)[0]
+
+
 def feeds_key(settings: Settings, future: bool) -> str:
     """Everything besides the posts that a feed's bytes depend on."""
     return cache_key(

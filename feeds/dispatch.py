@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from feeds.collect import BadPost, collect, post_files, read_body
+from feeds.build import current_posts
+from feeds.collect import BadPost, read_body
 from feeds.config import Settings
 from feeds.deliver import PermanentFailure, TransientFailure, Transport, open_transport
 from feeds.digest import (
@@ -77,12 +78,8 @@ def candidate_posts(settings: Settings, state: State, now: datetime, since: date
     else:
         first = datetime.fromisoformat(state.get_meta("first_window_start") or "")
         start = max(first, now - settings.digest.lookback)
-    if not settings.posts_dir.is_dir():
-        raise ConfigError("no _posts folder in the site", where=str(settings.site_dir))
-    collected = collect(
-        settings.site, settings.posts_dir, now=now, files=post_files(settings.posts_dir)
-    )
-    posts = [post for post in collected.posts if start < post.date <= now]
+    everything = current_posts(settings, now=now)
+    posts = [post for post in everything if start < post.date <= now]
     if since is None:
         done = state.digested_urls([post.url for post in posts])
         posts = [post for post in posts if post.url not in done]

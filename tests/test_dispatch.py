@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import mailbox
+import os
 import re
 import subprocess
 import time
@@ -367,3 +368,25 @@ def test_a_post_in_two_categories_reaches_readers_of_either_and_shows_once(
         html = message.get_body(("html",)).get_content()
         assert len(re.findall(r'class="title"[^>]*>两个类别的新闻<', html)) == 1
         assert "（1 篇）" in str(message["Subject"])
+
+
+def test_the_digest_reads_through_the_build_cache_and_gets_the_same_posts(
+    site, make_settings, smtp_server, tmp_path
+):
+    from feeds.build import build, current_posts
+
+    settings = make_settings(news_site(site).root, digest_config(smtp_server.port))
+    without_cache = current_posts(settings, now=NOW)
+    build(settings, now=NOW)
+    site.post("2026-11-28-after.md", title="构建之后", date="2026-11-28 10:00:00 +0800")
+    with_cache = current_posts(settings, now=NOW)
+    assert sorted(p.title for p in with_cache) == sorted(
+        [p.title for p in without_cache] + ["构建之后"]
+    )
+    assert set(without_cache) <= set(with_cache)
+    # Files whose size and mtime match the build's record are not read again.
+    path = site.posts / "2026-11-28-em0.md"
+    status = path.stat()
+    path.write_text(path.read_text(encoding="utf-8").replace("东财新闻", "东财快讯"), "utf-8")
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert "东财新闻" in {p.title for p in current_posts(settings, now=NOW)}
