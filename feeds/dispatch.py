@@ -156,27 +156,25 @@ def preview(
     """Write the inlined HTML a subscriber (or a reader of every category) would get."""
     state = State(settings.state_dir)
     try:
-        posts, _ = candidate_posts(settings, state, now, since)
-        by_category = group_by_category(unique_stories(to_items(settings, posts)))
         if to:
             plan = make_plan(settings, state, now=now, since=since, only=to, key="preview")
-            html = next(iter(plan.variants.values())).html if plan.variants else None
+            variants = list(plan.variants.values())
+            html = variants[0].html if variants else "<p>Nothing new for this subscriber.</p>"
+            count = len(plan.posts)
         else:
+            posts, _ = candidate_posts(settings, state, now, since)
+            by_category = group_by_category(unique_stories(to_items(settings, posts)))
             day = now.astimezone(settings.site.timezone).strftime("%Y-%m-%d")
-            html = (
-                Composer(settings, settings.templates_dir)
-                .render(sorted(by_category), by_category, day)
-                .html
-            )
+            composer = Composer(settings, settings.templates_dir)
+            html = composer.render(sorted(by_category), by_category, day).html
+            count = len(posts)
     finally:
         state.close()
-    if html is None:
-        html = "<p>Nothing new for this subscriber.</p>"
     email = to or "reader@example.com"
     html = personalize(html, email, unsubscribe_link(settings, email), html=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
-    return DigestReport(key="preview", posts=len(posts))
+    return DigestReport(key="preview", posts=count)
 
 
 def dry_run(settings: Settings, *, now: datetime, since: datetime | None) -> DigestReport:
