@@ -85,11 +85,10 @@ def build(
 
 @contextmanager
 def no_garbage_collection() -> Iterator[None]:
-    """A build allocates hundreds of thousands of tuples and frees them together at the end.
+    """A build allocates hundreds of thousands of tuples that live until it ends.
 
-    Python's cycle collector would walk all of them again and again while they
-    are being created (a sixth of a warm build's time); none of them form
-    cycles, so it is paused for the build and runs once afterwards.
+    None of them form cycles, so walking them again and again while they are
+    being created is wasted work: the cycle collector is paused for the build.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -218,6 +217,7 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
         return None
     fresh = [path for path, stamp in stamps.items() if before.get(path) != stamp]
     gone = [path for path in fresh if path in before] + [p for p in before if p not in stamps]
+    gone_paths = set(gone)
     index = indexes.load({shard_of(path) for path in fresh + gone})
     if not index.complete or any(path not in index.entries for path in gone):
         return None
@@ -229,9 +229,9 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
         saved["next_release"],
     )
     saved_problems = [PostProblem._make(p) for p in saved["report"][3]]
-    if any(clash_paths(problem) & set(gone) for problem in saved_problems):
+    if any(clash_paths(problem) & gone_paths for problem in saved_problems):
         return None  # a file in a URL clash changed: which one keeps the URL may change too
-    problems = [p for p in saved_problems if p.source not in gone]
+    problems = [p for p in saved_problems if p.source not in gone_paths]
     old = gather(((path, index.entries[path][1]) for path in gone), now=now, future=future)
     if any(post.url in shown for post in old.posts):
         return None
@@ -249,7 +249,7 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
         if urls.entries.get(post.url) == post.source:
             urls.drop(post.url)
     for post in new.posts:
-        if post.url in urls.entries:
+        if urls.entries.get(post.url, post.source) != post.source:
             return None  # a URL clash: the full update decides which file keeps it
         urls.put(post.url, post.source)
 
@@ -309,11 +309,15 @@ def nothing_changed(settings, feeds_index, scanned, now) -> bool:
     release = summary.get("next_release")
     if release is not None and timestamp_us(now) >= release:
         return False
-    for relative in summary["outputs"]:
-        recorded = feeds_index.outputs.get(relative)
-        if recorded is None or file_stamp(settings.output / relative) != recorded[1:]:
-            return False
-    return True
+    return all(output_intact(settings, feeds_index, relative) for relative in summary["outputs"])
+
+
+def output_intact(settings, feeds_index, relative: str, signature: str | None = None) -> bool:
+    """The feed file is as the last build left it (and was made from ``signature``, if given)."""
+    recorded = feeds_index.outputs.get(relative)
+    if recorded is None or (signature is not None and recorded[0] != signature):
+        return False
+    return file_stamp(settings.output / relative) == recorded[1:]
 
 
 def report_unchanged(feeds_index: FeedIndex) -> BuildReport:
@@ -378,11 +382,13 @@ def write_stale_feeds(settings, specs, stamps, feeds_index, report, pool) -> Non
         report.problems.extend(PostProblem._make(problem) for problem in problems)
     report.unchanged += (len(specs) - len(stale)) * len(settings.feeds.formats)
     outputs = {}
+    stale_folders = {spec.folder for spec in stale}
     for spec in specs:
         for kind in settings.feeds.formats:
             relative = output_name(spec, kind)
-            stamp = file_stamp(settings.output / relative)
-            if stamp:
+            if spec.folder not in stale_folders:  # checked just now by outputs_current
+                outputs[relative] = feeds_index.outputs[relative]
+            elif stamp := file_stamp(settings.output / relative):
                 outputs[relative] = (signatures[spec.folder], *stamp)
     feeds_index.outputs = outputs
 
@@ -401,14 +407,10 @@ def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
 
 
 def outputs_current(settings, feeds_index, spec, signatures) -> bool:
-    for kind in settings.feeds.formats:
-        relative = output_name(spec, kind)
-        recorded = feeds_index.outputs.get(relative)
-        if recorded is None or recorded[0] != signatures[spec.folder]:
-            return False
-        if file_stamp(settings.output / relative) != recorded[1:]:
-            return False
-    return True
+    return all(
+        output_intact(settings, feeds_index, output_name(spec, kind), signatures[spec.folder])
+        for kind in settings.feeds.formats
+    )
 
 
 def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str, bool, tuple]]:

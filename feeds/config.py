@@ -121,10 +121,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+SiteURL = Annotated[str, AfterValidator(parse_site_url)]
+
+
 class SiteOptions(_Strict):
     """Overrides for the site metadata read from _config.yml."""
 
-    url: str | None = None
+    url: SiteURL | None = None
     baseurl: str | None = None
     title: str | None = None
     language: str | None = None
@@ -132,11 +135,6 @@ class SiteOptions(_Strict):
     author: str | None = None
     permalink: str | None = None
     description: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else parse_site_url(value)
 
     @field_validator("timezone")
     @classmethod
@@ -166,12 +164,7 @@ class FeedOptions(_Strict):
     categories: dict[str, CategoryOptions] = Field(default_factory=dict)
     summary_length: int = Field(140, ge=20, le=5_000)
     category_page: str | None = None
-    url: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None else parse_site_url(value)
+    url: SiteURL | None = None
 
     @field_validator("formats")
     @classmethod

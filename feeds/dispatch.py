@@ -16,8 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from feeds.build import current_posts
-from feeds.collect import BadPost, read_body
+from feeds.build import current_posts, render_post
 from feeds.config import Settings
 from feeds.deliver import PermanentFailure, TransientFailure, Transport, open_transport
 from feeds.digest import (
@@ -35,7 +34,6 @@ from feeds.digest import (
     variant_key,
 )
 from feeds.errors import ConfigError
-from feeds.render import render_body
 from feeds.state import Digest, Recipient, State, Variant, exclusive_lock
 
 log = logging.getLogger(__name__)
@@ -89,16 +87,7 @@ def candidate_posts(settings: Settings, state: State, now: datetime, since: date
 def to_items(settings: Settings, posts) -> list[Item]:
     items = []
     for post in posts:
-        try:
-            body = read_body(post)
-        except BadPost:
-            body = ""
-        rendered = render_body(
-            body,
-            is_markdown=post.is_markdown,
-            base_url=post.url,
-            summary_length=settings.feeds.summary_length,
-        )
+        rendered = render_post(post, settings.feeds.summary_length, problems=[])
         items.append(Item(post, rendered.summary, source_link(rendered.html, settings.site.url)))
     return items
 
