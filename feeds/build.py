@@ -36,10 +36,10 @@ from feeds.collect import BadPost, gather, read_batch, read_body, scan
 from feeds.config import Settings
 from feeds.errors import ConfigError, StrictError
 from feeds.feedwriter import FILE_NAMES, FeedSpec, write_if_changed
+from feeds.locking import exclusive_lock
 from feeds.parallel import map_batches, workers
 from feeds.plan import Groups, feed_specs, newest_groups, place
 from feeds.post import Post, PostProblem, timestamp_us
-from feeds.state import exclusive_lock
 
 if TYPE_CHECKING:
     from feeds.render import Rendered

@@ -34,7 +34,8 @@ from feeds.digest import (
     variant_key,
 )
 from feeds.errors import ConfigError
-from feeds.state import Digest, Recipient, State, Variant, exclusive_lock
+from feeds.locking import exclusive_lock
+from feeds.state import Digest, Recipient, State, Variant
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from feeds.config import Settings, format_duration, load_settings
 from feeds.cron import parse_cron
 from feeds.errors import FeedsError
-from feeds.state import exclusive_lock
+from feeds.locking import exclusive_lock
 
 log = logging.getLogger("feeds.schedule")
 

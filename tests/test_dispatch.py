@@ -16,7 +16,8 @@ import pytest
 from feeds.deliver import Outbox
 from feeds.dispatch import preview, send_digest
 from feeds.errors import LockedError
-from feeds.state import State, exclusive_lock
+from feeds.locking import exclusive_lock
+from feeds.state import State
 from tests.conftest import NOW, ROOT, feeds_args
 
 SUBSCRIBERS = """\
