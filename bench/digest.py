@@ -28,9 +28,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import corpus  # noqa: E402
 
-from feeds import digest as digest_module  # noqa: E402
-from feeds import dispatch  # noqa: E402
 from feeds.config import load_settings  # noqa: E402
+from feeds.newsletter import digest as digest_module  # noqa: E402
+from feeds.newsletter import dispatch  # noqa: E402
 
 NOW = datetime(2022, 3, 3, 0, 0, tzinfo=UTC)  # the corpus below spans 2022-03-02
 POSTS, CATEGORIES, SUBSCRIBERS = 3000, 50, 1000

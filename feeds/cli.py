@@ -94,8 +94,8 @@ def build(
     Example:
       feeds build --site examples/site --output public/feeds
     """
-    from feeds.build import build as build_feeds
     from feeds.config import load_settings
+    from feeds.output.build import build as build_feeds
 
     started = time.perf_counter()
     settings = run(load_settings, config_path, site_dir=site_dir, output=output)
@@ -160,8 +160,8 @@ class ProgressBar:
 
 
 def parse_since(value: str | None, settings) -> datetime | None:
-    from feeds.collect import parse_date
     from feeds.errors import ConfigError
+    from feeds.site.collect import parse_date
 
     if value is None:
         return None
@@ -207,8 +207,8 @@ def digest(
       feeds digest --dry-run
       feeds digest
     """
-    from feeds import dispatch
     from feeds.config import load_settings
+    from feeds.newsletter import dispatch
 
     settings = run(load_settings, config_path, site_dir=site_dir)
     start = run(parse_since, since, settings)

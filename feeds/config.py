@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from feeds.errors import ConfigError
-from feeds.permalink import check_permalink
+from feeds.site.permalink import check_permalink
 
 if TYPE_CHECKING:
     from email.headerregistry import Address

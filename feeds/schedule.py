@@ -116,7 +116,7 @@ def _settings(config: str | None, site: str | None, output: str | None) -> Setti
 
 def build_job(config: str | None, site: str | None, output: str | None) -> bool:
     """The scheduled ``feeds build``: config is read afresh, so edits apply at the next run."""
-    from feeds.build import build
+    from feeds.output.build import build
 
     def work() -> str:
         report = build(_settings(config, site, output), now=datetime.now(UTC))
@@ -130,7 +130,7 @@ def build_job(config: str | None, site: str | None, output: str | None) -> bool:
 
 def digest_job(config: str | None, site: str | None, output: str | None) -> bool:
     """The scheduled ``feeds digest``; it stops between two recipients on SIGTERM."""
-    from feeds.dispatch import send_digest
+    from feeds.newsletter.dispatch import send_digest
 
     def work() -> str:
         report = send_digest(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds.build import build
 from feeds.errors import StrictError
-from feeds.feedwriter import safe_slug
+from feeds.output.build import build
+from feeds.output.feedwriter import safe_slug
 from tests.conftest import CORPUS, NOW
 
 

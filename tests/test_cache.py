@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds import cache
-from feeds.build import build
 from feeds.config import load_settings
+from feeds.output import cache
+from feeds.output.build import build
 from tests.conftest import NOW
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from feeds.collect import collect
+from feeds.site.collect import collect
 from tests.conftest import NOW, post_text
 
 CST = timezone(timedelta(hours=8))

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from feeds.config import SmtpOptions
-from feeds.deliver import PermanentFailure, Smtp, TransientFailure
+from feeds.newsletter.deliver import PermanentFailure, Smtp, TransientFailure
 from tests.conftest import free_port
 
 

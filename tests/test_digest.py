@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds.digest import Item, one_line, unique_stories
-from feeds.dispatch import preview
-from feeds.post import Post, timestamp_us
+from feeds.newsletter.digest import Item, one_line, unique_stories
+from feeds.newsletter.dispatch import preview
+from feeds.site.post import Post, timestamp_us
 from tests.conftest import NOW
 from tests.test_dispatch import digest_config, news_site
 

@@ -13,11 +13,11 @@ from email.policy import default
 
 import pytest
 
-from feeds.deliver import Outbox
-from feeds.dispatch import preview, send_digest
 from feeds.errors import LockedError
 from feeds.locking import exclusive_lock
-from feeds.state import State
+from feeds.newsletter.deliver import Outbox
+from feeds.newsletter.dispatch import preview, send_digest
+from feeds.newsletter.state import State
 from tests.conftest import NOW, ROOT, feeds_args
 
 SUBSCRIBERS = """\
@@ -374,7 +374,7 @@ def test_a_post_in_two_categories_reaches_readers_of_either_and_shows_once(
 def test_the_digest_reads_through_the_build_cache_and_gets_the_same_posts(
     site, make_settings, smtp_server, tmp_path
 ):
-    from feeds.build import build, current_posts
+    from feeds.output.build import build, current_posts
 
     settings = make_settings(news_site(site).root, digest_config(smtp_server.port))
     without_cache = current_posts(settings, now=NOW)

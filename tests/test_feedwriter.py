@@ -7,7 +7,7 @@ import os
 import pytest
 
 from feeds.errors import FeedsError
-from feeds.feedwriter import safe_slug, safe_target, write_if_changed
+from feeds.output.feedwriter import safe_slug, safe_target, write_if_changed
 
 NASTY_NAMES = [
     "../../etc",

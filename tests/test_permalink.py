@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from feeds.collect import collect
 from feeds.config import load_settings
-from feeds.permalink import check_permalink, escape_path, sanitize_url, slugify
+from feeds.site.collect import collect
+from feeds.site.permalink import check_permalink, escape_path, sanitize_url, slugify
 from tests.conftest import NOW
 
 HERE = Path(__file__).parent

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from feeds.render import render_body, sanitize, summarize, xml_safe
+from feeds.site.render import render_body, sanitize, summarize, xml_safe
 
 POST_URL = "https://finews.withounder.com/emnews/2021/12/08/202112082206736198.html"
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feeds.state import State
+from feeds.newsletter.state import State
 from tests.conftest import ROOT, feeds_args
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -27,9 +27,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from feeds.config import Settings, Subscriber
 from feeds.errors import TemplateError
-from feeds.feedwriter import feed_url, safe_slug
-from feeds.post import Post
-from feeds.state import Variant
+from feeds.newsletter.state import Variant
+from feeds.output.feedwriter import feed_url, safe_slug
+from feeds.site.post import Post
 
 log = logging.getLogger(__name__)
 

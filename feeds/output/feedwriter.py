@@ -21,13 +21,13 @@ from urllib.parse import quote
 from feeds import __version__
 from feeds.config import Site
 from feeds.errors import FeedsError
-from feeds.post import Post
-from feeds.render import xml_safe
+from feeds.site.post import Post
+from feeds.site.render import xml_safe
 
 if TYPE_CHECKING:
     from feedgen.feed import FeedGenerator
 
-    from feeds.render import Rendered
+    from feeds.site.render import Rendered
 
 _PLAIN_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml"}

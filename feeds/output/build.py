@@ -23,7 +23,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from feeds.cache import (
+from feeds.config import Settings
+from feeds.errors import ConfigError, StrictError
+from feeds.locking import exclusive_lock
+from feeds.output.cache import (
     SHARDS,
     FeedIndex,
     ShardedIndex,
@@ -32,17 +35,14 @@ from feeds.cache import (
     file_stamp,
     shard_of,
 )
-from feeds.collect import BadPost, gather, read_batch, read_body, scan
-from feeds.config import Settings
-from feeds.errors import ConfigError, StrictError
-from feeds.feedwriter import FILE_NAMES, FeedSpec, write_if_changed
-from feeds.locking import exclusive_lock
-from feeds.parallel import map_batches, workers
-from feeds.plan import Groups, feed_specs, newest_groups, place
-from feeds.post import Post, PostProblem, timestamp_us
+from feeds.output.feedwriter import FILE_NAMES, FeedSpec, write_if_changed
+from feeds.output.parallel import map_batches, workers
+from feeds.output.plan import Groups, feed_specs, newest_groups, place
+from feeds.site.collect import BadPost, gather, read_batch, read_body, scan
+from feeds.site.post import Post, PostProblem, timestamp_us
 
 if TYPE_CHECKING:
-    from feeds.render import Rendered
+    from feeds.site.render import Rendered
 
 log = logging.getLogger(__name__)
 
@@ -419,7 +419,7 @@ def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str
     Rendering happens where the feed is written, so the HTML of thousands of
     posts never has to travel between processes.
     """
-    from feeds.feedwriter import feed_document
+    from feeds.output.feedwriter import feed_document
 
     rendered: dict[str, Rendered] = {}
     problems: list[PostProblem] = []
@@ -442,7 +442,7 @@ def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str
 
 
 def render_post(post: Post, summary_length: int, problems: list[PostProblem]) -> Rendered:
-    from feeds.render import render_body
+    from feeds.site.render import render_body
 
     try:
         body = read_body(post)

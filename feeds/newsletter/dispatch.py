@@ -16,10 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from feeds.build import current_posts, render_post
 from feeds.config import Settings
-from feeds.deliver import PermanentFailure, TransientFailure, Transport, open_transport
-from feeds.digest import (
+from feeds.errors import ConfigError
+from feeds.locking import exclusive_lock
+from feeds.newsletter.deliver import PermanentFailure, TransientFailure, Transport, open_transport
+from feeds.newsletter.digest import (
     Composer,
     Item,
     build_message,
@@ -33,9 +34,8 @@ from feeds.digest import (
     unsubscribe_link,
     variant_key,
 )
-from feeds.errors import ConfigError
-from feeds.locking import exclusive_lock
-from feeds.state import Digest, Recipient, State, Variant
+from feeds.newsletter.state import Digest, Recipient, State, Variant
+from feeds.output.build import current_posts, render_post
 
 log = logging.getLogger(__name__)
 

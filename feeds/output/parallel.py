@@ -40,7 +40,7 @@ def workers(count: int | None = None):
             from concurrent.futures import ProcessPoolExecutor
 
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["feeds.collect", "feeds.render"])
+            context.set_forkserver_preload(["feeds.site.collect", "feeds.site.render"])
             pool.append(ProcessPoolExecutor(max_workers=wanted, mp_context=context))
         return pool[0]
 

@@ -26,8 +26,8 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from feeds.config import Site, parse_author
-from feeds.permalink import MARKDOWN_EXTENSIONS, PostFacts, template_for, url_path
-from feeds.post import Post, PostProblem, timestamp_us
+from feeds.site.permalink import MARKDOWN_EXTENSIONS, PostFacts, template_for, url_path
+from feeds.site.post import Post, PostProblem, timestamp_us
 
 log = logging.getLogger(__name__)
 

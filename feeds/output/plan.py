@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from operator import attrgetter
 
 from feeds.config import Settings
-from feeds.feedwriter import FeedSpec, safe_slug
-from feeds.post import Post
+from feeds.output.feedwriter import FeedSpec, safe_slug
+from feeds.site.post import Post
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""What a build writes: the feed files, planned incrementally from the cache."""
