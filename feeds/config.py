@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import re
-import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -316,7 +315,7 @@ class Settings:
     feeds: FeedOptions
     raw: ConfigFile
     subscribers: list[Subscriber] = field(default_factory=list)
-    templates_dir: Path = Path("templates")
+    templates_dir: Path | None = None
 
     def category_page(self, name: str) -> str | None:
         """The site's HTML page for a category, when config names the pattern."""
@@ -385,16 +384,10 @@ def load_settings(
     if raw.digest.subscribers_file:
         subscribers += read_subscribers(base / raw.digest.subscribers_file)
     check_unique_subscribers(subscribers, config_path)
-    templates_dir = find_templates(base / (raw.digest.templates_dir or "templates"))
+    templates_dir = base / raw.digest.templates_dir if raw.digest.templates_dir else None
     return Settings(
         config_path, site_dir, output, state_dir, site, raw.feeds, raw, subscribers, templates_dir
     )
-
-
-def find_templates(configured: Path) -> Path:
-    """The configured folder, else the templates installed with the package."""
-    installed = Path(sys.prefix) / "share" / "feeds" / "templates"
-    return configured if configured.is_dir() or not installed.is_dir() else installed
 
 
 def read_subscribers(path: Path) -> list[Subscriber]:

@@ -30,6 +30,7 @@ from feeds.errors import TemplateError
 from feeds.newsletter.state import Variant
 from feeds.output.feedwriter import feed_url, safe_slug
 from feeds.site.post import Post
+from feeds.templating import environment
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,11 @@ def once_each(categories: list[str], by_category: dict[str, list[Item]]) -> dict
 class Composer:
     """Renders digests for one site with the user's templates."""
 
-    def __init__(self, settings: Settings, templates_dir: Path):
+    def __init__(self, settings: Settings, templates_dir: Path | None):
         self.settings = settings
         self.site = settings.site
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(templates_dir),
+        self.env = environment(
+            templates_dir,
             autoescape=jinja2.select_autoescape(["html"]),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -152,8 +153,8 @@ class Composer:
         try:
             return self.env.get_template(name)
         except jinja2.TemplateNotFound:
-            folder = self.env.loader.searchpath[0]  # type: ignore[union-attr]
-            raise TemplateError(f"template {name} not found", where=folder) from None
+            folders = ", ".join(self.env.loader.searchpath)  # type: ignore[union-attr]
+            raise TemplateError(f"template {name} not found", where=folders) from None
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"line {exc.lineno}: {exc.message}", where=exc.filename) from None
 
