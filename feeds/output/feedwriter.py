@@ -9,6 +9,7 @@ the same is not touched.
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import re
 import tempfile
@@ -92,7 +93,7 @@ def feed_document(
     self_url = feed_url(base_url, spec.folder, kind)
     generator.id(feed_url(base_url, spec.folder, "atom"))
     generator.title(xml_safe(spec.title))
-    generator.description(xml_safe(site.description or spec.title))
+    generator.description(as_html(xml_safe(site.description or spec.title), kind))
     generator.link(href=self_url, rel="self")
     generator.link(
         href=spec.alternate, rel="alternate"
@@ -107,15 +108,23 @@ def feed_document(
         generator.lastBuildDate(newest)
         generator.pubDate(newest)
     for post in spec.entries:
-        add_entry(generator, post, rendered[post.url], dublin_core=kind == "rss")
+        add_entry(generator, post, rendered[post.url], kind)
     if kind == "atom":
         return generator.atom_str(pretty=True, encoding="UTF-8")
     return generator.rss_str(pretty=True, encoding="UTF-8")
 
 
-def add_entry(
-    generator: FeedGenerator, post: Post, rendered: Rendered, *, dublin_core: bool
-) -> None:
+def as_html(text: str, kind: str) -> str:
+    """Plain text as a field of ``kind`` carries it.
+
+    RSS has no way to say "this is text": readers render ``<description>`` as
+    HTML, so a summary that reads ``<script>`` must be sent as ``&lt;script&gt;``
+    there. Atom's summary and subtitle are text by default and stay as they are.
+    """
+    return html.escape(text, quote=False) if kind == "rss" else text
+
+
+def add_entry(generator: FeedGenerator, post: Post, rendered: Rendered, kind: str) -> None:
     entry = generator.add_entry(order="append")
     entry.guid(post.url, permalink=True)
     entry.title(xml_safe(post.title))
@@ -124,12 +133,12 @@ def add_entry(
     entry.updated(post.date)
     if post.author:
         entry.author({"name": xml_safe(post.author)})
-        if dublin_core:
+        if kind == "rss":
             entry.dc.dc_creator(xml_safe(post.author))
     for name in dict.fromkeys(post.categories + post.tags):
         entry.category(term=xml_safe(name))
     if rendered.summary:
-        entry.summary(rendered.summary)
+        entry.summary(as_html(rendered.summary, kind))
     if rendered.html:
         entry.content(rendered.html, type="html")
 
