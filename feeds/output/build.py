@@ -33,6 +33,7 @@ from feeds.output.cache import (
     Stamp,
     cache_key,
     file_stamp,
+    forget_pickles,
     shard_of,
 )
 from feeds.output.feedwriter import FILE_NAMES, FeedSpec, write_if_changed
@@ -114,6 +115,7 @@ class Update:
 
 def _build(settings, now, future, strict, track, pool) -> BuildReport:
     cache_dir = settings.state_dir / "cache"
+    forget_pickles(cache_dir)
     scanned = scan(settings.posts_dir)
     feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
     if nothing_changed(settings, feeds_index, scanned, now):
