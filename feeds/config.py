@@ -260,6 +260,8 @@ class ScheduleOptions(_Strict):
     build: bool = True
     digest: bool = True
     bounces_every: Duration | None = None
+    watch: bool = True
+    watch_settle: Duration = timedelta(seconds=1)
 
     @field_validator("digest_cron")
     @classmethod
