@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -12,9 +13,16 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from hypothesis import settings as hypothesis_settings
 from lxml import etree
 
 from feeds.config import load_settings
+
+# Property-based tests: "ci" (the default) keeps them quick; HYPOTHESIS_PROFILE=long runs
+# each with many more examples, for a search before a release.
+hypothesis_settings.register_profile("ci", deadline=None)
+hypothesis_settings.register_profile("long", max_examples=2000, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SITE = ROOT / "examples" / "site"

@@ -82,12 +82,19 @@ def _load(path: Path, key: str, decode: Callable[[Any], Any] = lambda value: val
 
 
 def _save(path: Path, key: str, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically; a file that already holds these bytes is left alone (a rename costs
+    more than reading a small file, and a full build saves every shard)."""
     payload = msgpack.packb(value, unicode_errors="surrogatepass")
+    data = MAGIC + _seal(key, payload) + payload
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:
+        path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(MAGIC + _seal(key, payload) + payload)
+            stream.write(data)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
