@@ -10,7 +10,7 @@ import pytest
 from feeds.errors import StrictError
 from feeds.output.build import build
 from feeds.output.feedwriter import safe_slug
-from tests.conftest import CORPUS, NOW
+from tests.conftest import CORPUS, NOW, post_text
 
 
 def feed_files(out: Path) -> list[Path]:
@@ -233,3 +233,12 @@ def test_escaped_markup_in_posts_reaches_readers_as_text_not_markup(site, make_s
     assert [rendered_text(s) for s in summaries] == expected
     encoded = "{http://purl.org/rss/1.0/modules/content/}encoded"
     assert [rendered_text(c) for c in rss.iter(encoded)] == expected
+
+
+def test_a_post_file_name_that_is_not_utf8_does_not_stop_the_build(site, make_settings):
+    site.post("2022-05-24-a.md")
+    with open(os.fsencode(site.posts) + b"/2022-05-25-caf\xe9.md", "wb") as stream:
+        stream.write(post_text(title="咖啡").encode("utf-8"))
+    settings = make_settings(site.root)
+    assert build(settings, now=NOW).posts == 2
+    assert build(settings, now=NOW).mode == "unchanged"

@@ -55,7 +55,7 @@ def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
     # A post is a function of its file and the site settings (part of ``key``),
     # so its source and the file's stamp stand for all of it.
     parts += [f"{post.source}\0{stamps.get(post.source)}" for post in spec.entries]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def output_intact(settings, feeds_index, relative: str, signature: str | None = None) -> bool:
