@@ -24,8 +24,10 @@ def default_templates_dir() -> Path:
 
 def template_folders(templates_dir: Path | None) -> list[Path]:
     """The folders searched, in order: the user's (when configured), then the defaults."""
-    folders = [templates_dir] if templates_dir is not None else []
-    return [*folders, default_templates_dir()]
+    default = default_templates_dir()
+    if templates_dir is None or templates_dir.resolve() == default.resolve():
+        return [templates_dir or default]
+    return [templates_dir, default]
 
 
 def environment(templates_dir: Path | None, **options: Any) -> jinja2.Environment:
