@@ -1,36 +1,35 @@
-"""Where templates come from: the user's folder first, then the ones installed with feeds.
+"""Where Jinja2 templates come from: the user's folder first, then the package's own.
 
-A user overrides one file (say ``digest.html``) by putting it in
-``digest.templates_dir``; every file missing there comes from the defaults.
-The repository keeps one copy of the defaults in its top-level ``templates/``;
-the wheel carries them as ``feeds/templates/`` (see setup.py).
+A user who wants a different digest edits one file; every template they did
+not copy keeps coming from the package, so an upgrade that adds a template
+(a web page, a confirmation mail) never breaks their folder.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import jinja2
 
-_PACKAGE = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def default_templates_dir() -> Path:
-    """``feeds/templates/`` inside an installed wheel, else the checkout's ``templates/``."""
-    installed = _PACKAGE / "templates"
-    return installed if installed.is_dir() else _PACKAGE.parent / "templates"
+    """The templates shipped with feeds: in an installed wheel, else the checkout's templates."""
+    installed = PACKAGE_DIR / "templates"
+    return installed if installed.is_dir() else PACKAGE_DIR.parent / "templates"
 
 
-def template_folders(templates_dir: Path | None) -> list[Path]:
-    """The folders searched, in order: the user's (when configured), then the defaults."""
+def template_folders(user_dir: Path | None) -> list[Path]:
+    """The folders searched for a template, in order."""
+    folders = [user_dir] if user_dir is not None else []
     default = default_templates_dir()
-    if templates_dir is None or templates_dir.resolve() == default.resolve():
-        return [templates_dir or default]
-    return [templates_dir, default]
+    if user_dir is None or user_dir.resolve() != default:
+        folders.append(default)
+    return folders
 
 
-def environment(templates_dir: Path | None, **options: Any) -> jinja2.Environment:
-    """A Jinja2 environment that looks in the user's folder, then in the defaults."""
-    loader = jinja2.FileSystemLoader([str(folder) for folder in template_folders(templates_dir)])
+def environment(user_dir: Path | None, **options) -> jinja2.Environment:
+    """A Jinja2 environment that finds templates in `template_folders(user_dir)`."""
+    loader = jinja2.FileSystemLoader([str(folder) for folder in template_folders(user_dir)])
     return jinja2.Environment(loader=loader, **options)
