@@ -13,8 +13,10 @@ import copy
 import logging
 import os
 import smtplib
+import sqlite3
 import ssl
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -187,7 +189,26 @@ def summarize_site(settings: Settings, report: CheckReport, now: datetime) -> No
         if transport == "smtp"
         else f"outbox {settings.state_dir / 'outbox'}"
     )
-    report.note("subscribers", f"{len(settings.subscribers)}, digest via {via}")
+    stored = active_in_store(settings.state_dir)
+    report.note(
+        "subscribers",
+        f"{len(settings.subscribers)} in the config, {stored} active in the store; "
+        f"digest via {via}",
+    )
+
+
+def active_in_store(state_dir: Path) -> int:
+    """Active subscribers in the state database, read without locking or writing anything."""
+    path = state_dir / "state.sqlite3"
+    if not path.is_file():
+        return 0
+    uri = f"{path.absolute().as_uri()}?mode=ro&immutable=1"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as db:
+            query = "SELECT count(*) FROM subscribers WHERE status = 'active'"
+            return db.execute(query).fetchone()[0]
+    except sqlite3.Error:
+        return 0
 
 
 def template_problems(
@@ -244,6 +265,8 @@ def secret_names(raw: ConfigFile) -> list[tuple[str, str | None]]:
             ("digest.smtp.username_env", smtp.username_env),
             ("digest.smtp.password_env", smtp.password_env),
         ]
+    if raw.web is not None:
+        wanted.append(("web.secret_env", raw.web.secret_env))
     return wanted
 
 

@@ -79,6 +79,16 @@ def job_specs(settings: Settings, args: tuple) -> list[JobSpec]:
                 f"cron '{options.digest_cron}' ({tz.key})",
             )
         )
+    if options.bounces_every and settings.bounces_maildir:
+        specs.append(
+            JobSpec(
+                "bounces",
+                "feeds.schedule:bounces_job",
+                IntervalTrigger(seconds=options.bounces_every.total_seconds(), timezone=tz),
+                args,
+                f"every {format_duration(options.bounces_every)}",
+            )
+        )
     return specs
 
 
@@ -153,6 +163,20 @@ def digest_job(config: str | None, site: str | None, output: str | None) -> bool
     return timed("digest", work)
 
 
+def bounces_job(config: str | None, site: str | None, output: str | None) -> bool:
+    """The scheduled ``feeds bounces``: suppress what bounced since the last run."""
+    from feeds.newsletter.bounces import process_bounces
+
+    def work() -> str:
+        settings = _settings(config, site, output)
+        return process_bounces(settings, None, datetime.now(UTC)).summary()
+
+    return timed("bounces", work)
+
+
+JOBS = {"build": build_job, "digest": digest_job, "bounces": bounces_job}
+
+
 def make_scheduler(settings: Settings) -> BackgroundScheduler:
     url = f"sqlite:///{(settings.state_dir / 'schedule.sqlite3').resolve()}"
     grace = int(settings.raw.schedule.misfire_grace.total_seconds())
@@ -222,7 +246,7 @@ def run_once(settings: Settings, args: tuple) -> bool:
     """Every enabled job once, now, one after the other (for cron users and checks)."""
     ok = True
     for spec in job_specs(settings, args):
-        ok = (build_job if spec.id == "build" else digest_job)(*args) and ok
+        ok = JOBS[spec.id](*args) and ok
     return ok
 
 

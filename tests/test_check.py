@@ -12,6 +12,7 @@ from feeds.check import check
 from tests.conftest import NOW, ROOT, feeds_args
 
 DEFAULTS = ROOT / "templates"
+DEFAULT_COUNT = sum(1 for path in DEFAULTS.rglob("*") if path.is_file())
 
 
 @pytest.fixture
@@ -46,8 +47,8 @@ def test_a_good_setup_prints_the_summary_and_exits_0(configured, tmp_path):
         "posts:       2 post files, 2 published\n"
         "categories:  2\n"
         "feeds:       3 feeds, 6 files (atom, rss) into out\n"
-        "subscribers: 1, digest via outbox state/outbox\n"
-        f"templates:   2 compiled, 0 of them yours ({DEFAULTS})\n"
+        "subscribers: 1 in the config, 0 active in the store; digest via outbox state/outbox\n"
+        f"templates:   {DEFAULT_COUNT} compiled, 0 of them yours ({DEFAULTS})\n"
         "folders:     state state, output out\n"
         "no problems found\n"
     )
@@ -134,6 +135,33 @@ def test_smtp_secrets_must_be_in_the_environment(configured, monkeypatch):
         f"{config}: digest.smtp.password_env: environment variable FEEDS_T_PASSWORD is empty",
         f"{config}: digest.smtp.ca_file: file not found: /nope.pem",
     ]
+
+
+def test_the_web_secret_must_be_in_the_environment(configured, monkeypatch):
+    monkeypatch.delenv("FEEDS_T_SECRET", raising=False)
+    config = configured("web: {url: https://example.org/news, secret_env: FEEDS_T_SECRET}\n")
+    assert problems(config) == [
+        f"{config}: web.secret_env: environment variable FEEDS_T_SECRET is not set"
+    ]
+    monkeypatch.setenv("FEEDS_T_SECRET", "k")
+    assert problems(config) == []
+
+
+def test_subscribers_in_the_store_are_counted_without_touching_it(configured, tmp_path):
+    from feeds.newsletter.subscribers import Origin, SubscriberStore
+
+    store = SubscriberStore(tmp_path / "state")
+    store.add("a@example.com", None, None, Origin("cli"), NOW)
+    store.add("b@example.com", None, None, Origin("cli"), NOW)
+    store.close()
+    config = configured()
+    before = snapshot(tmp_path)
+    report = check(config, now=NOW)
+    assert snapshot(tmp_path) == before
+    assert (
+        "subscribers: 0 in the config, 2 active in the store; "
+        f"digest via outbox {tmp_path}/state/outbox"
+    ) in report.summary
 
 
 def test_a_user_name_without_a_password_variable(configured, monkeypatch):
