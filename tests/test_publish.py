@@ -196,3 +196,15 @@ def test_a_category_named_like_anothers_slug_is_a_warning_that_strict_refuses(si
         build(warm, now=NOW, strict=True)
     assert [str(p) for p in build(warm, now=NOW).problems] == expected
     assert [str(p) for p in build(warm, now=NOW).problems] == expected  # nothing new: still said
+
+
+def test_a_damaged_registry_is_started_afresh_with_a_warning(site, tmp_path, caplog):
+    two_categories(site)
+    warm = settings_for(site, tmp_path)
+    build(warm, now=NOW)
+    (warm.state_dir / REGISTRY).write_bytes(b"\x00{not json")
+    (site.posts / "2022-05-24-solo.md").unlink()
+    report = build(warm, now=NOW)
+    assert report.mode == "full"
+    assert "feeds published before are not tracked" in caplog.text
+    assert '"category/kejiribao"' in (warm.state_dir / REGISTRY).read_text(encoding="utf-8")
