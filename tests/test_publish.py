@@ -198,13 +198,34 @@ def test_a_category_named_like_anothers_slug_is_a_warning_that_strict_refuses(si
     assert [str(p) for p in build(warm, now=NOW).problems] == expected  # nothing new: still said
 
 
-def test_a_damaged_registry_is_started_afresh_with_a_warning(site, tmp_path, caplog):
+def test_a_damaged_registry_is_rebuilt_from_our_files_with_a_warning(
+    site, tmp_path, caplog, check_feed
+):
     two_categories(site)
     warm = settings_for(site, tmp_path)
     build(warm, now=NOW)
     (warm.state_dir / REGISTRY).write_bytes(b"\x00{not json")
     (site.posts / "2022-05-24-solo.md").unlink()
-    report = build(warm, now=NOW)
-    assert report.mode == "full"
+    build(warm, now=NOW)
     assert "feeds published before are not tracked" in caplog.text
-    assert '"category/kejiribao"' in (warm.state_dir / REGISTRY).read_text(encoding="utf-8")
+    assert check_feed(warm.output / "category/duzhe/atom.xml").entries == []
+    assert tree(warm.output) == cold_tree(site, tmp_path, warm)
+
+
+def test_the_first_build_with_a_registry_adopts_the_feeds_an_earlier_version_wrote(
+    site, tmp_path, check_feed
+):
+    site.post("2022-05-24-a.md", categories="TechWeb", extra="tags: 科技")
+    site.post("2022-05-23-b.md", date="2022-05-23")
+    tagged = settings_for(site, tmp_path, config="feeds: {tags: true}\n")
+    build(tagged, now=NOW)
+    (tagged.state_dir / REGISTRY).unlink()  # as an earlier version left it
+    foreign = tagged.output / "category/other/atom.xml"
+    foreign.parent.mkdir()
+    foreign.write_text('<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title></feed>')
+    (site.posts / "2022-05-24-a.md").unlink()
+    untagged = settings_for(site, tmp_path)
+    build(untagged, now=NOW)
+    assert check_feed(untagged.output / "category" / safe_slug("TechWeb") / "rss.xml").entries == []
+    assert not (untagged.output / "tag").exists()
+    assert foreign.exists()

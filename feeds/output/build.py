@@ -44,7 +44,7 @@ from feeds.output.publish import (
     recover_interrupted_write,
     stage_stale_feeds,
 )
-from feeds.output.registry import Registry
+from feeds.output.registry import Registry, adopt
 from feeds.site.collect import BadPost, gather, read_batch, read_body, scan
 from feeds.site.post import Post, PostProblem, timestamp_us
 
@@ -143,6 +143,8 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
         problems=list(update.problems),
     )
     registry = Registry.load(settings.state_dir, settings.output)
+    if not registry.found:
+        registry = adopt(registry, settings.output)
     specs, plan_problems = feed_specs(settings, update.groups)
     specs += retracted_specs(settings, registry.feeds, specs, now.replace(microsecond=0))
     report.problems += plan_problems

@@ -12,6 +12,10 @@ files in the public output are ours. Rules (README, "Retracted posts"):
   ``feeds.tags`` is off, are removed;
 - only files listed here are ever removed, never anything else in the output.
 
+Without this file (the first build of a version that keeps it, or after it
+was lost), the build adopts the feeds that feeds itself wrote into the output
+before: files named as ours whose ``<generator>`` is feeds.
+
 A cold build (no cache, empty output) with this file gives the same tree as
 the warm build that wrote it.
 """
@@ -102,3 +106,65 @@ class Registry:
 
     def same_as(self, other: Registry) -> bool:
         return (self.output, self.formats, self.feeds) == (other.output, other.formats, other.feeds)
+
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def adopt(registry: Registry, output: Path) -> Registry:
+    """The feeds an earlier build of ours left in ``output``, for a registry that was missing.
+
+    A feed is ours when its generator is ``feeds``; its category or tag is the
+    term of its entries whose slug is the folder's name (or the folder's name
+    itself, when that is its own slug). A feed whose name cannot be told has no
+    entries to retract and is left alone.
+    """
+    from feeds.output.feedwriter import FILE_NAMES, safe_slug
+
+    feeds: dict[str, Published] = {}
+    formats: set[str] = set()
+    folders = [("site", output)]
+    for kind in ("category", "tag"):
+        try:
+            folders += [(kind, path) for path in sorted((output / kind).iterdir()) if path.is_dir()]
+        except OSError:
+            continue
+    for kind, folder in folders:
+        for file_kind, file_name in FILE_NAMES.items():
+            terms = our_feed_terms(folder / file_name)
+            if terms is None:
+                continue
+            name = ""
+            if kind != "site":
+                candidates = [term for term in terms if safe_slug(term) == folder.name]
+                if not candidates and safe_slug(folder.name) == folder.name:
+                    candidates = [folder.name]
+                if not candidates:
+                    continue
+                name = candidates[0]
+            relative = "" if kind == "site" else f"{kind}/{folder.name}"
+            feeds.setdefault(relative, Published(kind, name))
+            formats.add(file_kind)
+    if feeds:
+        log.info("adopted %d feed folder(s) an earlier build wrote into %s", len(feeds), output)
+    kinds = [kind for kind in FILE_NAMES if kind in formats]
+    return Registry(registry.output, kinds, feeds, False)
+
+
+def our_feed_terms(path: Path) -> list[str] | None:
+    """The category terms of a feed file that feeds wrote; None for anything else."""
+    from lxml import etree
+
+    if not path.is_file():
+        return None
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.parse(str(path), parser).getroot()
+    except (etree.XMLSyntaxError, OSError):
+        return None
+    generator = root.findtext(f"{ATOM}generator") or root.findtext("channel/generator")
+    if (generator or "").strip() != "feeds":
+        return None
+    terms = [element.get("term", "") for element in root.iter(f"{ATOM}category")]
+    terms += [element.text or "" for element in root.iterfind("channel/item/category")]
+    return terms
