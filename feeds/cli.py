@@ -165,7 +165,10 @@ def parse_since(value: str | None, settings) -> datetime | None:
 
     if value is None:
         return None
-    moment = parse_date(value, settings.site.timezone)
+    try:
+        moment = parse_date(value, settings.site.timezone)
+    except (ValueError, OverflowError):  # an offset such as +25:00, a year out of range
+        moment = None
     if moment is None:
         raise ConfigError(f"--since: expected a date such as '2022-05-24 08:00', got {value!r}")
     return moment

@@ -7,9 +7,10 @@ so an operator fixes a config in one round instead of one error at a time.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
@@ -35,30 +36,87 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = Path("config.yaml")
 
 
+# C0 controls except tab, LF and CR; DEL and C1; and what XML 1.0 cannot carry at all.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_KINDS = {bytes: "binary data", list: "a list", dict: "a mapping", bool: "true/false"}
+
+
+def parse_text(value: Any) -> str:
+    """A setting that ends up in feeds and mail headers, as text.
+
+    Numbers and dates read as text, as Jekyll prints them; binary data
+    (``!!binary``), lists, mappings and control characters are refused,
+    because no feed or header can carry them faithfully.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float | date):
+        kind = _KINDS.get(type(value), type(value).__name__)
+        raise ValueError(f"expected text, got {kind}")
+    text = str(value)
+    if bad := _CONTROL.search(text):
+        raise ValueError(f"contains the control character U+{ord(bad.group()):04X}")
+    return text
+
+
+def parse_title(value: Any) -> str:
+    """A one-line title: line breaks and tabs (a YAML block scalar's) read as spaces."""
+    return " ".join(parse_text(value).split())
+
+
+_LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
+def parse_language(value: Any) -> str:
+    """A language tag such as zh-CN (Jekyll sites also write zh_CN)."""
+    text = parse_text(value).strip()
+    if not _LANGUAGE.match(text):
+        raise ValueError(f"expected a language tag such as zh-CN, got {text!r}")
+    return text.replace("_", "-")
+
+
+_UNSAFE_IN_URL = re.compile(r"[\s<>\"{}|\\^`]")
+
+
 def parse_site_url(value: str) -> str:
-    """An absolute http(s) URL without a trailing slash; raises ValueError if it is not one."""
-    parts = urlsplit(str(value).strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or " " in parts.netloc:
+    """An absolute http(s) URL without a trailing slash; raises ValueError if it is not one.
+
+    Credentials in it would be published in every feed, so they are refused.
+    """
+    text = parse_text(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or _UNSAFE_IN_URL.search(text):
         raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"expected a URL without query or fragment, got {value!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"expected a URL without user name or password, got {value!r}")
+    try:
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"expected a port between 1 and 65535, got {value!r}")
     return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
 def parse_timezone(name: str) -> ZoneInfo:
-    """An IANA zone such as Asia/Shanghai; raises ValueError naming the bad value."""
+    """An IANA zone such as Asia/Shanghai; raises ValueError naming the bad value.
+
+    OSError covers names of tzdata folders (``America``), which ZoneInfo tries to open.
+    """
     try:
         return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai)"
         ) from None
 
 
-def parse_baseurl(value: str) -> str:
+def parse_baseurl(value: Any) -> str:
     """Jekyll's baseurl: '' or '/path' without a trailing slash."""
-    value = str(value or "").strip().strip("/")
-    return f"/{value}" if value else ""
+    text = parse_text(value or "").strip().strip("/")
+    if re.search(r"[\s?#<>\"\\]", text):
+        raise ValueError(f"expected a path such as /blog, got {value!r}")
+    return f"/{text}" if text else ""
 
 
 def parse_author(value: Any) -> str | None:
@@ -69,14 +127,13 @@ def parse_author(value: Any) -> str | None:
         name = value.get("name")
         if not name:
             raise ValueError("expected a name or a mapping with a 'name'")
-        return str(name)
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise ValueError(f"expected a name, got {type(value).__name__}")
+        return parse_title(name)
+    return parse_title(value)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION_DAYS = 3650
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -89,6 +146,8 @@ def parse_duration(value: Any) -> timedelta:
     seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     if seconds <= 0:
         raise ValueError(f"expected a duration longer than zero, got {value!r}")
+    if seconds > MAX_DURATION_DAYS * _UNITS["d"]:
+        raise ValueError(f"expected a duration of at most {MAX_DURATION_DAYS}d, got {value!r}")
     return timedelta(seconds=seconds)
 
 
@@ -178,6 +237,9 @@ class FeedOptions(_Strict):
         return value
 
 
+MIN_RATE = round(1 / 3600, 6)
+
+
 class SmtpOptions(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(25, ge=1, le=65535)
@@ -185,10 +247,19 @@ class SmtpOptions(_Strict):
     username_env: str | None = None
     password_env: str | None = None
     ca_file: Path | None = None
-    timeout: float = Field(30, gt=0)
+    timeout: float = Field(30, gt=0, le=3600, allow_inf_nan=False)
     retries: int = Field(3, ge=0, le=20)
-    backoff: float = Field(2.0, ge=0)
-    rate_limit: float = Field(0, ge=0)
+    backoff: float = Field(2.0, ge=0, le=3600, allow_inf_nan=False)
+    rate_limit: float = Field(0, ge=0, le=10_000, allow_inf_nan=False)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if 0 < value < MIN_RATE:
+            raise ValueError(
+                f"expected 0 (no limit) or at least {MIN_RATE} messages per second (one an hour)"
+            )
+        return value
 
 
 def check_email(value: str) -> str:
@@ -374,12 +445,22 @@ def load_settings(
     else:
         raw, base, config_path = ConfigFile(), Path("."), None
 
+    where = str(config_path) if config_path else None
+    folders = [("--output", output)] if output else []
     site_dir = site_dir or (base / raw.site_dir if raw.site_dir else Path("."))
     output = output or (base / raw.output if raw.output else Path("public/feeds"))
     state_dir = base / raw.state_dir if raw.state_dir else base / ".feeds"
     if not site_dir.is_dir():
         raise ConfigError("site folder not found", where=str(site_dir))
-    site = resolve_site(site_dir, raw.site)
+    folders = folders or [("output", output)]
+    folder_problems = [
+        f"{key}: {problem}"
+        for key, folder in [*folders, ("state_dir", state_dir)]
+        if (problem := unwritable_folder(folder))
+    ]
+    if folder_problems:
+        raise ConfigError(folder_problems, where=where)
+    site = resolve_site(site_dir, raw.site, where or "config.yaml")
     subscribers = list(raw.digest.subscribers)
     if raw.digest.subscribers_file:
         subscribers += read_subscribers(base / raw.digest.subscribers_file)
@@ -390,11 +471,33 @@ def load_settings(
     )
 
 
+def unwritable_folder(path: Path) -> str | None:
+    """Why feeds could not create this folder or write in it; None when it can.
+
+    Checked before any work, so a misplaced path is one line at the start
+    rather than a traceback halfway through a build or a digest.
+    """
+    existing = path
+    while not existing.is_dir():
+        if existing.exists() or existing.is_symlink():
+            if existing == path:
+                return f"{path} is a file, not a folder"
+            return f"cannot create {path}: {existing} is a file"
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return (
+            f"{path} is not writable"
+            if existing == path
+            else f"cannot create {path}: {existing} is not writable"
+        )
+    return None
+
+
 def read_subscribers(path: Path) -> list[Subscriber]:
     """Subscribers from a YAML list or a CSV file with columns email, name, categories."""
     if path.suffix.lower() == ".csv":
         try:
-            with path.open(encoding="utf-8", newline="") as stream:
+            with path.open(encoding="utf-8-sig", newline="") as stream:  # Excel writes a BOM
                 rows = [
                     {k: v for k, v in row.items() if v not in (None, "")}
                     for row in csv.DictReader(stream)
@@ -405,7 +508,12 @@ def read_subscribers(path: Path) -> list[Subscriber]:
         first = 2
     else:
         data = read_yaml_mapping_or_list(path)
-        rows = data.get("subscribers", []) if isinstance(data, dict) else data
+        rows = data.get("subscribers") if isinstance(data, dict) else data
+        if rows is None:
+            rows = []
+        if not isinstance(rows, list):
+            kind = _KINDS.get(type(rows), type(rows).__name__)
+            raise ConfigError(f"expected a list of subscribers, got {kind}", where=str(path))
         label = "subscribers.{n}".format
         first = 0
     subscribers, problems = [], []
@@ -426,6 +534,8 @@ def read_yaml_mapping_or_list(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8")) or []
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
+    except ValueError as exc:  # an impossible date such as 2022-13-45
+        raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None
 
 
 def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | None) -> None:
@@ -453,6 +563,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{line}not valid YAML: {problem}", where=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    except ValueError as exc:  # an impossible date such as 2022-13-45
+        raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -490,7 +602,7 @@ def describe_validation_errors(exc: ValidationError) -> list[str]:
 JEKYLL_KEYS = ("url", "baseurl", "title", "lang", "timezone", "author", "permalink", "description")
 
 
-def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
+def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "config.yaml") -> Site:
     """Merge _config.yml with config.yaml's ``site:`` overrides and check each value.
 
     Jekyll keys that feeds does not use are ignored; the ones it uses must be
@@ -505,7 +617,7 @@ def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
     def pick(key: str, jekyll_key: str | None = None):
         override = getattr(overrides, key)
         if override is not None:
-            return override, "config.yaml", f"site.{key}"
+            return override, config_name, f"site.{key}"
         return values[key], str(jekyll_path), jekyll_key or key
 
     def checked(key: str, parse, default=None, jekyll_key: str | None = None):
@@ -525,20 +637,21 @@ def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
             "(set url in _config.yml or site.url in config.yaml)"
         )
     timezone = checked("timezone", parse_timezone, ZoneInfo("UTC"))
-    permalink = checked("permalink", check_permalink, "date")
+    permalink = checked("permalink", lambda value: check_permalink(parse_text(value)), "date")
     author = checked("author", parse_author)
+    title = checked("title", parse_title)
+    description = checked("description", parse_text)
+    language = checked("language", parse_language, jekyll_key="lang")
+    baseurl = checked("baseurl", parse_baseurl, "")
     if problems:
         raise ConfigError(problems)
-    title = pick("title")[0]
-    description = pick("description")[0]
-    language = pick("language", "lang")[0]
     return Site(
         url=url,
-        baseurl=parse_baseurl(pick("baseurl")[0]),
-        title=str(title) if title else urlsplit(url).netloc,
-        language=str(language) if language else None,
+        baseurl=baseurl,
+        title=title or urlsplit(url).netloc,
+        language=language or None,
         timezone=timezone,
         author=author,
         permalink=permalink,
-        description=str(description) if description else None,
+        description=description or None,
     )

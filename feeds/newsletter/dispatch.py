@@ -10,6 +10,7 @@ of being lost between two windows.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -143,7 +144,12 @@ def make_plan(
 def preview(
     settings: Settings, output: Path, *, now: datetime, since: datetime | None, to: str | None
 ) -> DigestReport:
-    """Write the inlined HTML a subscriber (or a reader of every category) would get."""
+    """Write the inlined HTML a subscriber (or a reader of every category) would get.
+
+    The folder must exist, as for a shell redirection: a typo should not create folders.
+    """
+    if not output.parent.is_dir():
+        raise ConfigError(f"{output.parent}: folder not found", where="--preview")
     state = State(settings.state_dir)
     try:
         if to:
@@ -158,12 +164,16 @@ def preview(
             composer = Composer(settings, settings.templates_dir)
             html = composer.render(sorted(by_category), by_category, day).html
             count = len(posts)
+    except sqlite3.DatabaseError as exc:
+        raise state.unusable(exc) from None
     finally:
         state.close()
     email = to or "reader@example.com"
     html = personalize(html, email, unsubscribe_link(settings, email), html=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(html, encoding="utf-8")
+    try:
+        output.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror}", where="--preview") from None
     return DigestReport(key="preview", posts=count)
 
 
@@ -180,6 +190,8 @@ def dry_run(settings: Settings, *, now: datetime, since: datetime | None) -> Dig
             ]
             return DigestReport(key=unfinished.key, pending=len(pending), resumed=True, lines=lines)
         plan = make_plan(settings, state, now=now, since=since, key="dry-run")
+    except sqlite3.DatabaseError as exc:
+        raise state.unusable(exc) from None
     finally:
         state.close()
     lines = [
@@ -224,6 +236,8 @@ def send_digest(
             deliver_pending(settings, state, digest, report, clock, should_stop, transport)
             state.complete_if_done(digest, clock())
             return report
+        except sqlite3.DatabaseError as exc:
+            raise state.unusable(exc) from None
         finally:
             state.close()
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from feeds.errors import StateError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS digests (
     id INTEGER PRIMARY KEY,
@@ -89,14 +91,32 @@ class State:
     """The SQLite state database of one state directory."""
 
     def __init__(self, state_dir: Path):
-        state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "state.sqlite3"
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"cannot create the state folder: {exc}", where=str(state_dir)
+            ) from None
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
-        # which exactly-once needs; FULL would add an fsync per recipient, for power loss only.
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
+            # which exactly-once needs; FULL would add an fsync per recipient, for power loss only.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise self.unusable(exc) from None
+
+    def unusable(self, exc: sqlite3.DatabaseError) -> StateError:
+        """The one line an operator gets for a damaged database, with what they can do."""
+        return StateError(
+            f"cannot use the digest state: {exc}",
+            where=str(self.path),
+            hint="restore it from a backup, or move it aside to start afresh; without it "
+            "the next digest takes digest.first_window and may repeat the last digest's posts",
+        )
 
     def close(self) -> None:
         self.db.close()
