@@ -236,11 +236,7 @@ def digest(
     if report.key is None and not report.sent:
         click.echo(f"no new posts for any subscriber; nothing sent ({report.skipped} skipped)")
         return
-    resumed = ", resumed" if report.resumed else ""
-    click.echo(
-        f"digest {report.key}{resumed}: {report.sent} sent, {report.skipped} skipped, "
-        f"{report.failed} failed, {report.pending} left for the next run"
-    )
+    click.echo(report.summary)
     if not report.ok:
         sys.exit(1)
 

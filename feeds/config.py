@@ -307,6 +307,8 @@ class DigestOptions(_Strict):
     max_items: int = Field(100, ge=1)
     max_bytes: int = Field(100_000, ge=10_000)
     send_empty: bool = False
+    deferred_attempts: int = Field(5, ge=1, le=100)
+    deferred_max_age: Duration = timedelta(days=3)
 
     @field_validator("from_address")
     @classmethod

@@ -131,7 +131,7 @@ def test_digest_sends_and_says_so_then_has_nothing_new(site, make_settings, smtp
     first = run_feeds(*args, "--since", "2026-11-27")
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("digest ") and first.stdout.endswith(
-        ": 2 sent, 1 skipped, 0 failed, 0 left for the next run\n"
+        ": 2 sent, 1 skipped, 0 failed, 0 deferred, 0 left for the next run\n"
     )
     assert len(smtp_server.messages) == 2
 

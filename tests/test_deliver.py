@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from feeds.config import SmtpOptions
-from feeds.newsletter.deliver import PermanentFailure, Smtp, TransientFailure
+from feeds.newsletter.deliver import PermanentFailure, RecipientDeferred, Smtp, TransientFailure
 from tests.conftest import free_port
 
 
@@ -99,3 +99,25 @@ def test_missing_credentials_are_a_config_error(monkeypatch):
         "digest.smtp: environment variable NO_SUCH_USER_VAR and NO_SUCH_PASSWORD_VAR not set "
         "(SMTP credentials are read from the environment)"
     )
+
+
+def test_a_full_mailbox_is_deferred_after_retries_and_the_connection_serves_the_next(smtp_server):
+    clock = FakeClock()
+    smtp_server.answers = {"full@example.org": "452 4.2.2 mailbox full"}
+    options = SmtpOptions(port=smtp_server.port, security="none", retries=2, backoff=1)
+    transport = Smtp(options, sleep=clock.sleep)
+    with pytest.raises(RecipientDeferred, match=r"452 4\.2\.2 mailbox full"):
+        transport.send(message(), "a@example.org", "full@example.org")
+    transport.send(message(1), "a@example.org", "here@example.org")
+    transport.close()
+    assert clock.sleeps == [1, 2]
+    assert smtp_server.rcpts == ["full@example.org"] * 3 + ["here@example.org"]
+
+
+def test_smtputf8_not_offered_is_permanent_for_a_non_ascii_address(ascii_smtp_server):
+    transport = Smtp(SmtpOptions(port=ascii_smtp_server.port, security="none"))
+    with pytest.raises(PermanentFailure, match="SMTPUTF8 not supported by server"):
+        transport.send(message(), "a@example.org", "读者@example.org")
+    transport.send(message(1), "a@example.org", "here@example.org")
+    transport.close()
+    assert [rcpts for _, rcpts, _ in ascii_smtp_server.messages] == [["here@example.org"]]

@@ -1,10 +1,12 @@
 """Hand messages over: to a local Maildir outbox or to an SMTP server. The network edge.
 
 A transport answers each message with success, a permanent refusal for that
-recipient (logged, the others go on), or raises: ``TransientFailure`` when the
-server stayed unreachable or kept saying "try later" through every retry,
-``DeliveryError`` when nothing can be sent at all (bad credentials, sender
-refused). Secrets come from environment variables and never reach a log.
+recipient (logged, the others go on), or raises: ``RecipientDeferred`` when the
+server kept saying "try later" about that one recipient (mailbox full) through
+every retry, ``TransientFailure`` when the server stayed unreachable or said
+"try later" to the whole message, ``DeliveryError`` when nothing can be sent at
+all (bad credentials, sender refused). Secrets come from environment variables
+and never reach a log.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import smtplib
 import ssl
 import time
@@ -29,6 +32,10 @@ log = logging.getLogger(__name__)
 
 class TransientFailure(Exception):
     """The server could not take the message now; a later run may succeed."""
+
+
+class RecipientDeferred(TransientFailure):
+    """The server said "try later" about this recipient only; the others can go on."""
 
 
 class PermanentFailure(Exception):
@@ -136,7 +143,8 @@ class Smtp:
                 self._send_once(message, sender, recipient)
                 return
             except TransientFailure as exc:
-                self.close()
+                if not isinstance(exc, RecipientDeferred):
+                    self.close()
                 if attempt == attempts:
                     raise
                 delay = self.options.backoff * 2 ** (attempt - 1)
@@ -154,7 +162,11 @@ class Smtp:
             self.last_sent = self.clock()
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"refused"))
-            _classify(code, text, where)
+            _classify(code, text, about_recipient=True)
+        except smtplib.SMTPNotSupportedError as exc:  # SMTPUTF8, raised before anything is sent
+            if not sender.isascii():
+                raise DeliveryError(f"sender {sender}: {exc}", where=where) from None
+            raise PermanentFailure(f"{exc}: cannot send to a non-ASCII address") from None
         except smtplib.SMTPSenderRefused as exc:
             if exc.smtp_code >= 500:
                 raise DeliveryError(
@@ -162,7 +174,7 @@ class Smtp:
                 ) from None
             raise TransientFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
         except smtplib.SMTPResponseException as exc:
-            _classify(exc.smtp_code, exc.smtp_error, where)
+            _classify(exc.smtp_code, exc.smtp_error, about_recipient=False)
         except ssl.SSLCertVerificationError as exc:
             raise DeliveryError(
                 f"TLS certificate not trusted: {exc.verify_message}", where=where
@@ -195,10 +207,23 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _classify(code: int, text: bytes | str, where: str) -> None:
+# RFC 3463 enhanced status codes X.1.* (address) and X.2.* (mailbox) are about one recipient.
+_MAILBOX_STATUS = re.compile(r"^[245]\.[12]\.\d{1,3}\b")
+
+
+def _classify(code: int, text: bytes | str, *, about_recipient: bool) -> None:
+    """Raise the failure an SMTP answer means.
+
+    A "try later" is about one recipient when it answers RCPT TO, or when its
+    enhanced status code names the address or the mailbox (``452 4.2.2 mailbox
+    full`` after DATA); any other "try later" is about the server.
+    """
+    message = f"{code} {_text(text)}"
     if 400 <= code < 500:
-        raise TransientFailure(f"{code} {_text(text)}")
-    raise PermanentFailure(f"{code} {_text(text)}")
+        if about_recipient or _MAILBOX_STATUS.match(_text(text)):
+            raise RecipientDeferred(message)
+        raise TransientFailure(message)
+    raise PermanentFailure(message)
 
 
 def open_transport(kind: str, options: SmtpOptions, state_dir: Path) -> Transport:
