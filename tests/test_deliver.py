@@ -121,3 +121,57 @@ def test_smtputf8_not_offered_is_permanent_for_a_non_ascii_address(ascii_smtp_se
     transport.send(message(1), "a@example.org", "here@example.org")
     transport.close()
     assert [rcpts for _, rcpts, _ in ascii_smtp_server.messages] == [["here@example.org"]]
+
+
+class TricklingServer:
+    """Just enough SMTP, then the answer to the message one byte every `gap` seconds."""
+
+    REPLY = b"250 2.0.0 queued as " + b"0123456789" * 5 + b"\r\n"
+
+    def __init__(self, gap: float):
+        import socket
+        import threading
+
+        self.gap = gap
+        self.trickled = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        import time
+
+        connection, _ = self.listener.accept()
+        with connection, connection.makefile("rb") as lines:
+            connection.sendall(b"220 slow.example.org ESMTP\r\n")
+            for line in lines:
+                command = line[:4].upper()
+                if command == b"DATA":
+                    connection.sendall(b"354 go ahead\r\n")
+                    while next(lines, b".\r\n") != b".\r\n":
+                        pass
+                    for byte in self.REPLY:
+                        try:
+                            connection.sendall(bytes([byte]))
+                        except OSError:  # the client gave up, as it should
+                            return
+                        self.trickled += 1
+                        time.sleep(self.gap)
+                    return
+                connection.sendall(b"221 bye\r\n" if command == b"QUIT" else b"250 ok\r\n")
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_the_timeout_is_a_deadline_for_the_whole_answer_not_for_each_byte():
+    server = TricklingServer(gap=0.1)  # the whole answer takes over 7 s
+    options = SmtpOptions(port=server.port, security="none", timeout=0.5, retries=0)
+    transport = Smtp(options)
+    try:
+        with pytest.raises(TransientFailure, match=r"no complete answer within 0\.5s"):
+            transport.send(message(), "a@example.org", "b@example.org")
+    finally:
+        transport.close()
+        server.close()
+    assert server.trickled < len(TricklingServer.REPLY)

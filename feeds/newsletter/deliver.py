@@ -12,10 +12,12 @@ and never reach a log.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -75,6 +77,71 @@ class Outbox:
         pass
 
 
+class _Deadline:
+    """Makes the SMTP ``timeout`` a deadline for a whole exchange, not a limit per read.
+
+    smtplib gives the socket timeout to every read, so a server trickling one
+    byte every few seconds could hold a run for as long as it liked. Here a
+    connection's greeting and handshake share one deadline, and so does each
+    message from MAIL FROM to the server's final answer.
+    """
+
+    timeout: float
+    sock: socket.socket | None
+    file: io.BufferedReader | None
+
+    def __init__(self, *args, **kwargs):
+        self.deadline = time.monotonic() + kwargs["timeout"]
+        super().__init__(*args, **kwargs)
+
+    def restart_deadline(self) -> None:
+        self.deadline = time.monotonic() + self.timeout
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no complete answer within {self.timeout:g}s")
+        return left
+
+    def send(self, s) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(self.remaining())
+        super().send(s)  # type: ignore[misc]
+
+    def getreply(self):
+        if self.file is None and self.sock is not None:
+            self.file = io.BufferedReader(_DeadlineReader(self))
+        return super().getreply()  # type: ignore[misc]
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's bytes, each read allowed only the time left until the deadline."""
+
+    def __init__(self, connection: _Deadline):
+        self.connection = connection
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        sock = self.connection.sock
+        if sock is None:
+            return 0
+        sock.settimeout(self.connection.remaining())
+        try:
+            return sock.recv_into(buffer)
+        except TimeoutError:
+            raise TimeoutError(f"no complete answer within {self.connection.timeout:g}s") from None
+
+
+class _SMTP(_Deadline, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_Deadline, smtplib.SMTP_SSL):
+    pass
+
+
 def _credentials(options: SmtpOptions) -> tuple[str, str] | None:
     if not options.username_env:
         return None
@@ -107,21 +174,21 @@ class Smtp:
         self.credentials = _credentials(options)
         self.sleep = sleep
         self.clock = clock
-        self.connection: smtplib.SMTP | None = None
+        self.connection: _SMTP | _SMTP_SSL | None = None
         self.last_sent: float | None = None
 
     def tls_context(self) -> ssl.SSLContext:
         cafile = str(self.options.ca_file) if self.options.ca_file else None
         return ssl.create_default_context(cafile=cafile)
 
-    def connect(self) -> smtplib.SMTP:
+    def connect(self) -> _SMTP | _SMTP_SSL:
         options = self.options
         if options.security == "tls":
-            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+            connection: _SMTP | _SMTP_SSL = _SMTP_SSL(
                 options.host, options.port, timeout=options.timeout, context=self.tls_context()
             )
         else:
-            connection = smtplib.SMTP(options.host, options.port, timeout=options.timeout)
+            connection = _SMTP(options.host, options.port, timeout=options.timeout)
             if options.security == "starttls":
                 connection.starttls(context=self.tls_context())
         if self.credentials:
@@ -158,6 +225,7 @@ class Smtp:
                 self.connection = self.connect()
             data = message.as_bytes(policy=SMTP)  # flattened once, not again by smtplib
             options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
+            self.connection.restart_deadline()
             self.connection.sendmail(sender, [recipient], data, mail_options=options)
             self.last_sent = self.clock()
         except smtplib.SMTPRecipientsRefused as exc:
@@ -197,6 +265,7 @@ class Smtp:
     def close(self) -> None:
         if self.connection is not None:
             try:
+                self.connection.restart_deadline()
                 self.connection.quit()
             except (smtplib.SMTPException, OSError):
                 self.connection.close()
