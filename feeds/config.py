@@ -331,6 +331,9 @@ class ScheduleOptions(_Strict):
     misfire_grace: Duration = timedelta(hours=6)
     build: bool = True
     digest: bool = True
+    bounces_every: Duration | None = None
+    watch: bool = True
+    watch_settle: Duration = timedelta(seconds=1)
 
     @field_validator("digest_cron")
     @classmethod
@@ -339,6 +342,38 @@ class ScheduleOptions(_Strict):
 
         parse_cron(value)
         return value
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def parse_web_url(value: str) -> str:
+    """The service's public base URL: https, except on this machine (tests, development)."""
+    url = parse_site_url(value)
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in LOCAL_HOSTS:
+        raise ValueError(
+            f"expected an https:// URL (http only for 127.0.0.1 and localhost), got {value!r}"
+        )
+    return url
+
+
+class WebOptions(_Strict):
+    """``feeds serve`` and the links mails carry to it."""
+
+    url: Annotated[str, AfterValidator(parse_web_url)]
+    secret_env: str = "FEEDS_SECRET"
+    old_secrets_env: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    confirm_ttl: Duration = timedelta(hours=72)
+    confirm_interval: Duration = timedelta(hours=24)
+
+
+class BounceOptions(_Strict):
+    """Where bounces and complaints arrive (a Maildir the relay delivers bounce+* mail into)."""
+
+    maildir: Path | None = None
 
 
 class ConfigFile(_Strict):
@@ -351,6 +386,8 @@ class ConfigFile(_Strict):
     feeds: FeedOptions = Field(default_factory=FeedOptions)
     digest: DigestOptions = Field(default_factory=DigestOptions)
     schedule: ScheduleOptions = Field(default_factory=ScheduleOptions)
+    web: WebOptions | None = None
+    bounces: BounceOptions = Field(default_factory=BounceOptions)
 
 
 @dataclass(frozen=True)
@@ -389,6 +426,7 @@ class Settings:
     raw: ConfigFile
     subscribers: list[Subscriber] = field(default_factory=list)
     templates_dir: Path | None = None
+    bounces_maildir: Path | None = None
 
     def category_page(self, name: str) -> str | None:
         """The site's HTML page for a category, when config names the pattern."""
@@ -404,6 +442,10 @@ class Settings:
     @property
     def digest(self) -> DigestOptions:
         return self.raw.digest
+
+    @property
+    def web(self) -> WebOptions | None:
+        return self.raw.web
 
     @property
     def sender(self) -> Address:
@@ -468,8 +510,18 @@ def load_settings(
         subscribers += read_subscribers(base / raw.digest.subscribers_file)
     check_unique_subscribers(subscribers, config_path)
     templates_dir = base / raw.digest.templates_dir if raw.digest.templates_dir else None
+    maildir = base / raw.bounces.maildir if raw.bounces.maildir else None
     return Settings(
-        config_path, site_dir, output, state_dir, site, raw.feeds, raw, subscribers, templates_dir
+        config_path,
+        site_dir,
+        output,
+        state_dir,
+        site,
+        raw.feeds,
+        raw,
+        subscribers,
+        templates_dir,
+        maildir,
     )
 
 
@@ -493,6 +545,21 @@ def unwritable_folder(path: Path) -> str | None:
             else f"cannot create {path}: {existing} is not writable"
         )
     return None
+
+
+def web_secrets(settings: Settings) -> list[str]:
+    """The signing keys from the environment: the current one first, then old ones still accepted.
+
+    Keys never live in config.yaml, which is often in version control.
+    """
+    web = settings.web
+    if web is None:
+        raise ConfigError("web: missing (the web section holds the URL and the secret's name)")
+    current = os.environ.get(web.secret_env, "").strip()
+    if not current:
+        raise ConfigError(f"environment variable {web.secret_env} is not set")
+    old = os.environ.get(web.old_secrets_env, "") if web.old_secrets_env else ""
+    return [current, *(key.strip() for key in old.split(",") if key.strip())]
 
 
 def read_subscribers(path: Path) -> list[Subscriber]:
