@@ -323,7 +323,7 @@ def _store(config_path: Path | None):
     from feeds.newsletter.subscribers import SubscriberStore
 
     settings = run(load_settings, config_path)
-    return SubscriberStore(settings.state_dir)
+    return run(SubscriberStore, settings.state_dir)
 
 
 @subscribers.command("list")

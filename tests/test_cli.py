@@ -272,14 +272,17 @@ def test_an_output_folder_that_is_not_writable_is_one_line_and_exit_2(site, tmp_
     )
 
 
-def test_a_corrupt_state_database_is_named_with_what_to_do(site, tmp_path):
+@pytest.mark.parametrize("command", [["digest", "--dry-run"], ["subscribers", "list"]])
+def test_a_corrupt_state_database_is_named_with_what_to_do(site, tmp_path, command):
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "state.sqlite3").write_bytes(b"not a database at all, " * 100)
-    (tmp_path / "config.yaml").write_text("state_dir: state\n", encoding="utf-8")
-    result = run_feeds("digest", "--dry-run", "--site", str(site.root), cwd=tmp_path)
+    (tmp_path / "config.yaml").write_text(
+        f"state_dir: state\nsite_dir: {site.root}\n", encoding="utf-8"
+    )
+    result = run_feeds(*command, cwd=tmp_path)
     assert (result.returncode, result.stderr) == (
         1,
-        "error: state/state.sqlite3: cannot use the digest state: file is not a database "
+        "error: state/state.sqlite3: cannot use the state database: file is not a database "
         "(restore it from a backup, or move it aside to start afresh; without it the next "
         "digest takes digest.first_window and may repeat the last digest's posts)\n",
     )

@@ -65,6 +65,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def unusable_state(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    """The one line an operator gets for a damaged database, with what they can do."""
+    return StateError(
+        f"cannot use the state database: {exc}",
+        where=str(path),
+        hint="restore it from a backup, or move it aside to start afresh; without it "
+        "the next digest takes digest.first_window and may repeat the last digest's posts",
+    )
+
+
 @dataclass(frozen=True)
 class Variant:
     """One rendered digest, shared by every recipient who chose the same categories."""
@@ -117,13 +127,7 @@ class State:
             raise self.unusable(exc) from None
 
     def unusable(self, exc: sqlite3.DatabaseError) -> StateError:
-        """The one line an operator gets for a damaged database, with what they can do."""
-        return StateError(
-            f"cannot use the digest state: {exc}",
-            where=str(self.path),
-            hint="restore it from a backup, or move it aside to start afresh; without it "
-            "the next digest takes digest.first_window and may repeat the last digest's posts",
-        )
+        return unusable_state(self.path, exc)
 
     def _add_missing_columns(self) -> None:
         """Databases made before recipients could be deferred lack the attempts column."""
