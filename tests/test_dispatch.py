@@ -16,7 +16,7 @@ import pytest
 from feeds.errors import LockedError
 from feeds.locking import exclusive_lock
 from feeds.newsletter.deliver import Outbox
-from feeds.newsletter.dispatch import preview, send_digest
+from feeds.newsletter.dispatch import dry_run, preview, send_digest
 from feeds.newsletter.state import State
 from tests.conftest import NOW, ROOT, feeds_args
 
@@ -466,3 +466,16 @@ def test_a_non_ascii_address_without_smtputf8_fails_only_that_recipient(
     assert (report.sent, report.failed, report.pending, report.error) == (1, 1, 0, None)
     assert list(ascii_smtp_server.by_recipient()) == ["all@example.com"]
     assert State(settings.state_dir).unfinished_digest() is None
+
+
+def test_a_dry_run_lists_the_deferred_recipients_a_run_would_retry(
+    site, make_settings, smtp_server
+):
+    settings = make_settings(news_site(site).root, digest_config(smtp_server.port))
+    smtp_server.answers = {"reader@example.com": FULL}
+    send_digest(settings, now=NOW)
+    report = dry_run(settings, now=NOW + timedelta(hours=1), since=None)
+    assert report.lines == [
+        "reader@example.com\t测试站 每日摘要 2026-11-28（3 篇）\t3 items (retry)"
+    ]
+    assert dry_run(settings, now=NOW + timedelta(days=3), since=None).lines == []

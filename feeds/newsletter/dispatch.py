@@ -204,27 +204,35 @@ def preview(
 
 
 def dry_run(settings: Settings, *, now: datetime, since: datetime | None) -> DigestReport:
+    """What a run now would send: the deferred recipients due a retry, then the digest's."""
     state = State(settings.state_dir)
     try:
+        retries = []
+        for digest, recipients in state.deferred():
+            if now - digest.created_at < settings.digest.deferred_max_age:
+                retries += listing(recipients, state.variants(digest), " (retry)")
         unfinished = state.unfinished_digest()
         if unfinished is not None:
-            variants = state.variants(unfinished)
             pending = state.pending(unfinished)
-            lines = [
-                f"{r.email}\t{variants[r.variant].subject}\t{variants[r.variant].items} items"
-                for r in pending
-            ]
-            return DigestReport(key=unfinished.key, pending=len(pending), resumed=True, lines=lines)
+            lines = listing(pending, state.variants(unfinished))
+            return DigestReport(
+                key=unfinished.key, pending=len(pending), resumed=True, lines=retries + lines
+            )
         plan = make_plan(settings, state, now=now, since=since, key="dry-run")
     except sqlite3.DatabaseError as exc:
         raise state.unusable(exc) from None
     finally:
         state.close()
-    lines = [
-        f"{r.email}\t{plan.variants[r.variant].subject}\t{plan.variants[r.variant].items} items"
-        for r in plan.recipients
-    ]
+    lines = retries + listing(plan.recipients, plan.variants)
     return DigestReport(key=None, skipped=plan.skipped, posts=len(plan.posts), lines=lines)
+
+
+def listing(recipients: list[Recipient], variants: dict[str, Variant], note: str = "") -> list[str]:
+    """One dry-run line per recipient: address, subject, item count."""
+    return [
+        f"{r.email}\t{variants[r.variant].subject}\t{variants[r.variant].items} items{note}"
+        for r in recipients
+    ]
 
 
 def send_digest(
