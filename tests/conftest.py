@@ -155,6 +155,7 @@ class RecordingHandler:
         self.answers: dict[str, str] = {}  # recipient -> RCPT answer, e.g. "452 4.2.2 full"
         self.rcpts: list[str] = []  # every RCPT TO address asked, accepted or not
         self.fail_after: int | None = None  # accept this many messages, then answer 451
+        self.busy_answer = "451 4.3.0 try again later"  # what fail_after answers
         self.delay = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -172,7 +173,7 @@ class RecordingHandler:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail_after is not None and len(self.messages) >= self.fail_after:
-            return "451 4.3.0 try again later"
+            return self.busy_answer
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted"
 

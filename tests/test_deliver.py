@@ -114,6 +114,21 @@ def test_a_full_mailbox_is_deferred_after_retries_and_the_connection_serves_the_
     assert smtp_server.rcpts == ["full@example.org"] * 3 + ["here@example.org"]
 
 
+def test_a_try_later_after_the_message_is_about_the_recipient_only_for_mailbox_codes(
+    smtp_server,
+):
+    smtp_server.fail_after = 0
+    transport = Smtp(SmtpOptions(port=smtp_server.port, security="none", retries=0))
+    with pytest.raises(TransientFailure) as server_wide:
+        transport.send(message(), "a@example.org", "b@example.org")
+    smtp_server.busy_answer = "452 4.2.2 mailbox full"
+    with pytest.raises(RecipientDeferred) as one_recipient:
+        transport.send(message(1), "a@example.org", "b@example.org")
+    transport.close()
+    assert not isinstance(server_wide.value, RecipientDeferred)
+    assert str(one_recipient.value) == "452 4.2.2 mailbox full"
+
+
 def test_smtputf8_not_offered_is_permanent_for_a_non_ascii_address(ascii_smtp_server):
     transport = Smtp(SmtpOptions(port=ascii_smtp_server.port, security="none"))
     with pytest.raises(PermanentFailure, match="SMTPUTF8 not supported by server"):

@@ -277,7 +277,7 @@ def _text(value: bytes | str) -> str:
 
 
 # RFC 3463 enhanced status codes X.1.* (address) and X.2.* (mailbox) are about one recipient.
-_MAILBOX_STATUS = re.compile(r"^[245]\.[12]\.\d{1,3}\b")
+_MAILBOX_STATUS = re.compile(r"^4\.[12]\.\d{1,3}\b")
 
 
 def _classify(code: int, text: bytes | str, *, about_recipient: bool) -> None:
