@@ -252,6 +252,13 @@ class SmtpOptions(_Strict):
     backoff: float = Field(2.0, ge=0, le=3600, allow_inf_nan=False)
     rate_limit: float = Field(0, ge=0, le=10_000, allow_inf_nan=False)
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value or re.search(r"[\s\x00-\x1f\x7f/]", value):
+            raise ValueError(f"expected a host name or IP address, got {value!r}")
+        return value
+
     @field_validator("rate_limit")
     @classmethod
     def _rate(cls, value: float) -> float:

@@ -233,6 +233,12 @@ CONFIG_VALUE_ERRORS = {
         "{config}: digest.smtp.rate_limit: expected 0 (no limit) or at least 0.000278 "
         "messages per second (one an hour) (got 1e-300)",
     ),
+    "a_control_character_in_the_smtp_host": (
+        'digest: {smtp: {host: "relay\\x00.example.org"}}\n',
+        None,
+        "{config}: digest.smtp.host: expected a host name or IP address, "
+        "got 'relay\\x00.example.org'",
+    ),
     "an_output_path_that_is_a_file": (
         "output: a-file\n",
         None,

@@ -190,3 +190,17 @@ def test_the_timeout_is_a_deadline_for_the_whole_answer_not_for_each_byte():
         transport.close()
         server.close()
     assert server.trickled < len(TricklingServer.REPLY)
+
+
+def test_a_ca_file_that_holds_no_certificate_is_a_config_error(tmp_path):
+    from feeds.errors import ConfigError
+
+    not_a_ca = tmp_path / "ca.pem"
+    not_a_ca.write_text("hello\n", encoding="utf-8")
+    options = SmtpOptions(port=free_port(), security="starttls", ca_file=not_a_ca)
+    with pytest.raises(ConfigError) as caught:
+        Smtp(options)
+    assert str(caught.value) == (
+        f"digest.smtp.ca_file: cannot load {not_a_ca}: NO_CERTIFICATE_OR_CRL_FOUND"
+    )
+    assert caught.value.exit_code == 2

@@ -172,25 +172,31 @@ class Smtp:
     ):
         self.options = options
         self.credentials = _credentials(options)
+        self.context = self.tls_context() if options.security != "none" else None
         self.sleep = sleep
         self.clock = clock
         self.connection: _SMTP | _SMTP_SSL | None = None
         self.last_sent: float | None = None
 
     def tls_context(self) -> ssl.SSLContext:
+        """The system's CAs, plus ``ca_file``; a ca_file that is no CA is a config error."""
         cafile = str(self.options.ca_file) if self.options.ca_file else None
-        return ssl.create_default_context(cafile=cafile)
+        try:
+            return ssl.create_default_context(cafile=cafile)
+        except OSError as exc:  # ssl.SSLError is one too
+            reason = exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror
+            raise ConfigError(f"digest.smtp.ca_file: cannot load {cafile}: {reason}") from None
 
     def connect(self) -> _SMTP | _SMTP_SSL:
         options = self.options
         if options.security == "tls":
             connection: _SMTP | _SMTP_SSL = _SMTP_SSL(
-                options.host, options.port, timeout=options.timeout, context=self.tls_context()
+                options.host, options.port, timeout=options.timeout, context=self.context
             )
         else:
             connection = _SMTP(options.host, options.port, timeout=options.timeout)
             if options.security == "starttls":
-                connection.starttls(context=self.tls_context())
+                connection.starttls(context=self.context)
         if self.credentials:
             try:
                 connection.login(*self.credentials)
