@@ -224,6 +224,12 @@ class FeedOptions(_Strict):
     category_page: str | None = None
     url: SiteURL | None = None
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        # `categories:` whose entries are all commented out (as `feeds init` writes it) is null
+        return {} if value is None else value
+
     @field_validator("formats")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
@@ -396,6 +402,12 @@ class ConfigFile(_Strict):
     web: WebOptions | None = None
     bounces: BounceOptions = Field(default_factory=BounceOptions)
 
+    @field_validator("site", "feeds", "digest", "schedule", "bounces", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        # a section whose keys are all commented out (as `feeds init` writes `site:`) is null
+        return {} if value is None else value
+
 
 @dataclass(frozen=True)
 class Site:
@@ -490,67 +502,123 @@ def load_settings(
     config_path = config_path if explicit else DEFAULT_CONFIG
     if config_path.is_file():
         raw = read_config_file(config_path)
-        base = config_path.parent
     elif explicit:
         raise ConfigError("file not found", where=str(config_path))
     else:
-        raw, base, config_path = ConfigFile(), Path("."), None
+        raw, config_path = ConfigFile(), None
+    return settings_from(raw, config_path, site_dir=site_dir, output=output)
 
+
+@dataclass(frozen=True)
+class Paths:
+    """The folders a config names, resolved against the folder that holds config.yaml."""
+
+    site_dir: Path
+    output: Path
+    state_dir: Path
+    templates_dir: Path | None
+    subscribers_file: Path | None
+    bounces_maildir: Path | None
+
+
+def resolve_paths(
+    raw: ConfigFile,
+    config_path: Path | None,
+    *,
+    site_dir: Path | None = None,
+    output: Path | None = None,
+) -> Paths:
+    base = config_path.parent if config_path else Path(".")
+    return Paths(
+        site_dir=site_dir or (base / raw.site_dir if raw.site_dir else Path(".")),
+        output=output or (base / raw.output if raw.output else Path("public/feeds")),
+        state_dir=base / raw.state_dir if raw.state_dir else base / ".feeds",
+        templates_dir=base / raw.digest.templates_dir if raw.digest.templates_dir else None,
+        subscribers_file=(
+            base / raw.digest.subscribers_file if raw.digest.subscribers_file else None
+        ),
+        bounces_maildir=base / raw.bounces.maildir if raw.bounces.maildir else None,
+    )
+
+
+def settings_from(
+    raw: ConfigFile,
+    config_path: Path | None,
+    *,
+    site_dir: Path | None = None,
+    output: Path | None = None,
+    check_folders: bool = True,
+) -> Settings:
+    """Settings from a checked config.yaml; ConfigError lists every site and subscriber problem.
+
+    ``feeds check`` reports the folders itself, with check_folders=False.
+    """
+    paths = resolve_paths(raw, config_path, site_dir=site_dir, output=output)
+    if not paths.site_dir.is_dir():
+        raise ConfigError("site folder not found", where=str(paths.site_dir))
     where = str(config_path) if config_path else None
-    folders = [("--output", output)] if output else []
-    site_dir = site_dir or (base / raw.site_dir if raw.site_dir else Path("."))
-    output = output or (base / raw.output if raw.output else Path("public/feeds"))
-    state_dir = base / raw.state_dir if raw.state_dir else base / ".feeds"
-    if not site_dir.is_dir():
-        raise ConfigError("site folder not found", where=str(site_dir))
-    folders = folders or [("output", output)]
-    folder_problems = [
-        f"{key}: {problem}"
-        for key, folder in [*folders, ("state_dir", state_dir)]
-        if (problem := unwritable_folder(folder))
-    ]
-    if folder_problems:
-        raise ConfigError(folder_problems, where=where)
-    site = resolve_site(site_dir, raw.site, where or "config.yaml")
+    problems = []
+    if check_folders:
+        problems += folder_problems(paths, where, output_given=output is not None)
+    try:
+        site = resolve_site(paths.site_dir, raw.site, where or "config.yaml")
+    except ConfigError as exc:
+        problems += str(exc).splitlines()
     subscribers = list(raw.digest.subscribers)
-    if raw.digest.subscribers_file:
-        subscribers += read_subscribers(base / raw.digest.subscribers_file)
-    check_unique_subscribers(subscribers, config_path)
-    templates_dir = base / raw.digest.templates_dir if raw.digest.templates_dir else None
-    maildir = base / raw.bounces.maildir if raw.bounces.maildir else None
+    try:
+        if paths.subscribers_file:
+            subscribers += read_subscribers(paths.subscribers_file)
+        check_unique_subscribers(subscribers, config_path)
+    except ConfigError as exc:
+        problems += str(exc).splitlines()
+    if problems:
+        raise ConfigError(problems)
     return Settings(
         config_path,
-        site_dir,
-        output,
-        state_dir,
+        paths.site_dir,
+        paths.output,
+        paths.state_dir,
         site,
         raw.feeds,
         raw,
         subscribers,
-        templates_dir,
-        maildir,
+        paths.templates_dir,
+        paths.bounces_maildir,
     )
 
 
-def unwritable_folder(path: Path) -> str | None:
-    """Why feeds could not create this folder or write in it; None when it can.
+def folder_problems(paths: Paths, where: str | None, *, output_given: bool) -> list[str]:
+    """One line for each folder feeds writes to that it could not create or write in.
 
     Checked before any work, so a misplaced path is one line at the start
     rather than a traceback halfway through a build or a digest.
     """
-    existing = path
-    while not existing.is_dir():
-        if existing.exists() or existing.is_symlink():
-            if existing == path:
-                return f"{path} is a file, not a folder"
-            return f"cannot create {path}: {existing} is a file"
-        existing = existing.parent
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return (
-            f"{path} is not writable"
-            if existing == path
-            else f"cannot create {path}: {existing} is not writable"
-        )
+    named = [
+        ("state_dir", paths.state_dir),
+        ("--output" if output_given else "output", paths.output),
+    ]
+    lines = []
+    for key, folder in named:
+        if problem := folder_problem(folder):
+            prefix = f"{where}: " if where and not key.startswith("--") else ""
+            lines.append(f"{prefix}{key}: {problem}")
+    return lines
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why a run could not write into ``folder`` (creating it if need be), or None.
+
+    Asks the operating system (access(2)) instead of writing a probe file, so
+    checking leaves nothing behind; a read-only file system counts as not writable.
+    """
+    target = folder.absolute()
+    while not target.exists() and target.parent != target:
+        target = target.parent
+    prefix = "" if target == folder.absolute() else f"cannot create {folder}: "
+    if not target.is_dir():
+        return f"{prefix}{target} is a file, not a folder"
+    if not os.access(target, os.W_OK | os.X_OK):
+        return f"{prefix}{target} is not writable"
     return None
 
 

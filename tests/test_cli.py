@@ -19,7 +19,7 @@ def today_in_shanghai() -> str:
     return datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
 
 
-COMMANDS = [[], ["build"], ["digest"], ["schedule"]]
+COMMANDS = [[], ["build"], ["digest"], ["schedule"], ["init"], ["check"]]
 
 
 def run_feeds(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -32,6 +32,13 @@ def test_help_works_for_every_command(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output
+
+
+def test_version_names_the_installed_release():
+    from feeds import __version__
+
+    result = run_feeds("--version")
+    assert (result.returncode, result.stdout) == (0, f"feeds, version {__version__}\n")
 
 
 def test_build_prints_warnings_then_one_summary_line(example_site, tmp_path):
@@ -247,7 +254,8 @@ CONFIG_VALUE_ERRORS = {
     "a_state_dir_inside_a_file": (
         "state_dir: a-file/state\n",
         None,
-        "{config}: state_dir: cannot create {tmp}/a-file/state: {tmp}/a-file is a file",
+        "{config}: state_dir: cannot create {tmp}/a-file/state: {tmp}/a-file is a file, "
+        "not a folder",
     ),
 }
 
