@@ -66,9 +66,9 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 
 
 def parse_language(value: Any) -> str:
-    """A language tag such as zh-CN (Jekyll sites also write zh_CN)."""
+    """A language tag such as zh-CN (Jekyll sites also write zh_CN); '' for none."""
     text = parse_text(value).strip()
-    if not _LANGUAGE.match(text):
+    if text and not _LANGUAGE.match(text):
         raise ValueError(f"expected a language tag such as zh-CN, got {text!r}")
     return text.replace("_", "-")
 

@@ -195,6 +195,11 @@ def test_an_empty_subscriber_list_in_a_file_means_no_subscribers(site, tmp_path)
     assert load_settings(config, site_dir=site.root).subscribers == []
 
 
+def test_an_empty_jekyll_lang_means_no_language(site, tmp_path):
+    site.config('lang: ""\nurl: https://example.org\n')
+    assert load_settings(None, site_dir=site.root).site.language is None
+
+
 def test_jekyll_text_settings_read_as_jekyll_prints_them(site, tmp_path):
     site.config(
         "title: |\n  两行\n  标题\nlang: zh_CN\ndescription: 2022\n"
