@@ -7,6 +7,7 @@ so an operator fixes a config in one round instead of one error at a time.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -268,6 +269,32 @@ class ScheduleOptions(_Strict):
         return value
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def parse_web_url(value: str) -> str:
+    """The service's public base URL: https, except on this machine (tests, development)."""
+    url = parse_site_url(value)
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in LOCAL_HOSTS:
+        raise ValueError(
+            f"expected an https:// URL (http only for 127.0.0.1 and localhost), got {value!r}"
+        )
+    return url
+
+
+class WebOptions(_Strict):
+    """``feeds serve`` and the links mails carry to it."""
+
+    url: Annotated[str, AfterValidator(parse_web_url)]
+    secret_env: str = "FEEDS_SECRET"
+    old_secrets_env: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    confirm_ttl: Duration = timedelta(hours=72)
+    confirm_interval: Duration = timedelta(hours=24)
+
+
 class ConfigFile(_Strict):
     """The shape of config.yaml. Unknown keys are errors, never ignored."""
 
@@ -278,6 +305,7 @@ class ConfigFile(_Strict):
     feeds: FeedOptions = Field(default_factory=FeedOptions)
     digest: DigestOptions = Field(default_factory=DigestOptions)
     schedule: ScheduleOptions = Field(default_factory=ScheduleOptions)
+    web: WebOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -331,6 +359,10 @@ class Settings:
     @property
     def digest(self) -> DigestOptions:
         return self.raw.digest
+
+    @property
+    def web(self) -> WebOptions | None:
+        return self.raw.web
 
     @property
     def sender(self) -> Address:
@@ -388,6 +420,21 @@ def load_settings(
     return Settings(
         config_path, site_dir, output, state_dir, site, raw.feeds, raw, subscribers, templates_dir
     )
+
+
+def web_secrets(settings: Settings) -> list[str]:
+    """The signing keys from the environment: the current one first, then old ones still accepted.
+
+    Keys never live in config.yaml, which is often in version control.
+    """
+    web = settings.web
+    if web is None:
+        raise ConfigError("web: missing (the web section holds the URL and the secret's name)")
+    current = os.environ.get(web.secret_env, "").strip()
+    if not current:
+        raise ConfigError(f"environment variable {web.secret_env} is not set")
+    old = os.environ.get(web.old_secrets_env, "") if web.old_secrets_env else ""
+    return [current, *(key.strip() for key in old.split(",") if key.strip())]
 
 
 def read_subscribers(path: Path) -> list[Subscriber]:
