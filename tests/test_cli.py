@@ -18,7 +18,7 @@ def today_in_shanghai() -> str:
     return datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
 
 
-COMMANDS = [[], ["build"], ["digest"], ["schedule"]]
+COMMANDS = [[], ["build"], ["digest"], ["schedule"], ["serve"]]
 
 
 def run_feeds(*args: str, cwd=None) -> subprocess.CompletedProcess:

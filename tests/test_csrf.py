@@ -30,7 +30,7 @@ def test_a_request_from_another_site_is_refused_even_with_a_good_token():
     cookie = csrf.new_cookie()
     token = csrf.form_token(cookie)
     assert not csrf.valid({"origin": "https://evil.example"}, cookie, token)
-    assert not csrf.valid({"origin": "null"}, cookie, token)
+    assert not csrf.valid({"origin": "null", "sec-fetch-site": "cross-site"}, cookie, token)
     assert not csrf.valid({"sec-fetch-site": "cross-site"}, cookie, token)
     assert not csrf.valid({"sec-fetch-site": "same-site"}, cookie, token)
 
@@ -39,6 +39,14 @@ def test_old_browsers_without_origin_or_fetch_metadata_still_post_with_the_token
     csrf = make()
     cookie = csrf.new_cookie()
     assert csrf.valid({}, cookie, csrf.form_token(cookie))
+
+
+def test_origin_null_is_what_a_no_referrer_page_sends_for_its_own_form():
+    csrf = make()
+    cookie = csrf.new_cookie()
+    own_form = {"origin": "null", "sec-fetch-site": "same-origin"}
+    assert csrf.valid(own_form, cookie, csrf.form_token(cookie))
+    assert not csrf.valid(own_form, cookie, "forged")
 
 
 def test_tokens_made_with_an_old_key_stay_valid_while_it_is_listed():

@@ -145,6 +145,7 @@ def test_the_form_lists_each_category_by_display_name_with_its_own_name_as_value
 def test_the_page_loads_nothing_from_another_host(web_server):
     page = httpx.get(f"{web_server.url}/subscribe").text
     assert re.findall(r'(?:src|href)="([^"]+)"', page) == [
+        "data:,",  # no favicon to fetch
         "/newsletter/static/web.css",
         "/newsletter/static/web_filter.js",
         "https://example.org/",

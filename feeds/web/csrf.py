@@ -41,8 +41,10 @@ class Csrf:
         fetch_site = headers.get("sec-fetch-site")
         if fetch_site is not None and fetch_site not in ("same-origin", "none"):
             return False
+        # "null" is what a browser sends for its own form under Referrer-Policy: no-referrer,
+        # so it proves nothing either way; the cookie-bound token still has to match.
         origin = headers.get("origin")
-        return origin is None or origin == self.origin
+        return origin in (None, "null", self.origin)
 
     def valid(self, headers: Mapping[str, str], cookie: str | None, token: str | None) -> bool:
         if not self.same_site(headers) or not cookie or not token:

@@ -18,7 +18,7 @@ access_log = logging.getLogger("feeds.web.access")
 # No resource from another host, no framing, no inline code: the pages load one
 # stylesheet and one script from this server and post forms only to it.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = [
