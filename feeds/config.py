@@ -260,6 +260,9 @@ class ScheduleOptions(_Strict):
     misfire_grace: Duration = timedelta(hours=6)
     build: bool = True
     digest: bool = True
+    bounces_every: Duration | None = None
+    watch: bool = True
+    watch_settle: Duration = timedelta(seconds=1)
 
     @field_validator("digest_cron")
     @classmethod
@@ -301,6 +304,12 @@ class WebOptions(_Strict):
     max_body: int = Field(256 * 1024, ge=4096)
 
 
+class BounceOptions(_Strict):
+    """Where bounces and complaints arrive (a Maildir the relay delivers bounce+* mail into)."""
+
+    maildir: Path | None = None
+
+
 class ConfigFile(_Strict):
     """The shape of config.yaml. Unknown keys are errors, never ignored."""
 
@@ -312,6 +321,7 @@ class ConfigFile(_Strict):
     digest: DigestOptions = Field(default_factory=DigestOptions)
     schedule: ScheduleOptions = Field(default_factory=ScheduleOptions)
     web: WebOptions | None = None
+    bounces: BounceOptions = Field(default_factory=BounceOptions)
 
 
 @dataclass(frozen=True)
@@ -350,6 +360,7 @@ class Settings:
     raw: ConfigFile
     subscribers: list[Subscriber] = field(default_factory=list)
     templates_dir: Path | None = None
+    bounces_maildir: Path | None = None
 
     def category_page(self, name: str) -> str | None:
         """The site's HTML page for a category, when config names the pattern."""
@@ -423,8 +434,18 @@ def load_settings(
         subscribers += read_subscribers(base / raw.digest.subscribers_file)
     check_unique_subscribers(subscribers, config_path)
     templates_dir = base / raw.digest.templates_dir if raw.digest.templates_dir else None
+    maildir = base / raw.bounces.maildir if raw.bounces.maildir else None
     return Settings(
-        config_path, site_dir, output, state_dir, site, raw.feeds, raw, subscribers, templates_dir
+        config_path,
+        site_dir,
+        output,
+        state_dir,
+        site,
+        raw.feeds,
+        raw,
+        subscribers,
+        templates_dir,
+        maildir,
     )
 
 

@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS suppressions (
     at TEXT NOT NULL,
     source TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bounce_mail (
+    fingerprint TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS bounces (
     id INTEGER PRIMARY KEY,
     subscriber_id INTEGER NOT NULL,
@@ -529,6 +533,34 @@ class SubscriberStore:
         subscriber = self.get(subscriber_id)
         assert subscriber is not None
         return subscriber, changed
+
+    def suppress(self, email: str, reason: Status, origin: Origin, now: datetime) -> None:
+        """Suppress an address, subscriber or not (an imported opt-out list, a bounce)."""
+        subscriber = self.by_email(email)
+        if subscriber is not None:
+            event = {"unsubscribed": "unsubscribe", "bounced": "bounce"}.get(reason, "complaint")
+            self._suppress(subscriber.id, reason, event, origin, now)
+            return
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO suppressions VALUES (?,?,?,?)",
+                (email_hash(email), reason, now.isoformat(), origin.source),
+            )
+
+    def seen_mail(self, fingerprint: str) -> bool:
+        """Whether this bounce mail was handled by an earlier run."""
+        row = (
+            self._db()
+            .execute("SELECT 1 FROM bounce_mail WHERE fingerprint = ?", (fingerprint,))
+            .fetchone()
+        )
+        return row is not None
+
+    def record_mail(self, fingerprint: str, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO bounce_mail VALUES (?, ?)", (fingerprint, now.isoformat())
+            )
 
     def forget(self, subscriber_id: int, now: datetime) -> bool:
         """Delete the subscriber's row (erasure); the suppression and the log stay, nameless."""
