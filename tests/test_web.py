@@ -558,3 +558,78 @@ def test_without_a_web_section_serve_stops_with_one_line_and_exit_2(tmp_path, si
         2,
         "error: web: missing; feeds serve needs web.url and web.secret_env\n",
     )
+
+
+# --- the digest ------------------------------------------------------------------------------------
+
+
+class GatedHandler:
+    """An SMTP handler that holds each message until the test opens the gate: a slow relay."""
+
+    def __init__(self):
+        import threading
+
+        from tests.conftest import RecordingHandler
+
+        self.inner = RecordingHandler()
+        self.messages = self.inner.messages
+        self.gate = threading.Event()
+        self.gate.set()
+        self.waiting = threading.Event()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return await self.inner.handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+
+        while not self.gate.is_set():
+            self.waiting.set()
+            await asyncio.sleep(0.02)
+        return await self.inner.handle_DATA(server, session, envelope)
+
+
+def test_an_unsubscribe_during_delivery_stops_that_readers_message(tmp_path):
+    import os
+    import subprocess
+
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+
+    relay = GatedHandler()
+    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    server = WebServer(tmp_path, controller.port).start()
+    server.smtp = relay
+    try:
+        readers = ["a-first@example.org", "b-second@example.org", "z-last@example.org"]
+        with browser(server) as client:
+            for address in readers:
+                active(server, client, address, categories=())
+        one_click = f"{server.url}/unsubscribe/{token_for(server, 'unsubscribe', readers[2])}"
+        relay.gate.clear()
+        digest = subprocess.Popen(
+            feeds_args("digest", "--config", server.config, "--since", "2022-01-01"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "FEEDS_SECRET": WEB_SECRET},
+        )
+        assert relay.waiting.wait(timeout=120)  # the first digest message is on the wire
+        assert httpx.post(one_click, content=b"List-Unsubscribe=One-Click").status_code == 200
+        relay.gate.set()
+        out, err = digest.communicate(timeout=120)
+    finally:
+        server.stop()
+        controller.stop()
+    assert digest.returncode == 0, err
+    digests = [
+        (rcpts, email.message_from_bytes(raw, policy=compat32))
+        for _, rcpts, raw in relay.messages
+        if b"List-Unsubscribe-Post" in raw
+    ]
+    assert sorted(r for rcpts, _ in digests for r in rcpts) == readers[:2]
+    assert out.startswith("digest ") and "2 sent" in out
+    for _, message in digests:
+        assert message["List-Unsubscribe"].startswith(f"<{server.url}/unsubscribe/")
