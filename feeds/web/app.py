@@ -13,8 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urlsplit
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,6 +35,7 @@ from feeds.web.pages import Category, Pages
 from feeds.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CATEGORIES_REFRESH = 600.0  # seconds: new categories appear on the form within ten minutes
 
@@ -87,9 +91,23 @@ class WebService:
     base: str  # web.url's path, without a trailing slash: every route starts with it
     clock: Callable[[], datetime]
     trusted_proxies: list = field(default_factory=list)
+    writer: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
 
     def now(self) -> datetime:
         return self.clock()
+
+    async def read(self, function: Callable[..., T], *args) -> T:
+        """Run a store read in a worker thread; reads run side by side (SQLite WAL)."""
+        return await anyio.to_thread.run_sync(function, *args)
+
+    async def write(self, function: Callable[..., T], *args) -> T:
+        """Run a store change in the one writer thread slot.
+
+        Writers queue here rather than in SQLite, whose busy handler sleeps
+        in steps of milliseconds: under a burst of one-click unsubscribes
+        that sleeping, not the work, would make the slowest answers.
+        """
+        return await anyio.to_thread.run_sync(function, *args, limiter=self.writer)
 
 
 def create_app(

@@ -8,10 +8,10 @@ token gets one page and one status, whatever route it came to.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, Response
 from feeds.errors import AddressError, FeedsError
 from feeds.newsletter.confirm import send_confirmation
 from feeds.newsletter.subscribers import Origin, Subscriber
-from feeds.newsletter.tokens import Refusal, check
+from feeds.newsletter.tokens import Claim, Refusal, check
 from feeds.web.csrf import COOKIE, FIELD
 from feeds.web.forms import (
     MAX_FIELDS,
@@ -80,14 +80,20 @@ def forbidden(web: WebService) -> Response:
     )
 
 
+def claim_of(request: Request, purpose: str) -> Claim | Refusal:
+    """What the token in the path claims; checking it against the store comes next."""
+    web = service(request)
+    max_age = web.settings.web.confirm_ttl if purpose == "confirm" else None
+    return web.tokens.read(request.path_params["token"], purpose, now=web.now(), max_age=max_age)
+
+
 async def holder(request: Request, purpose: str) -> Subscriber | Response:
     """The subscriber a token in the path names, or the page saying why it is refused."""
     web = service(request)
-    max_age = web.settings.web.confirm_ttl if purpose == "confirm" else None
-    claim = web.tokens.read(request.path_params["token"], purpose, now=web.now(), max_age=max_age)
+    claim = claim_of(request, purpose)
     if isinstance(claim, Refusal):
         return refused(web, claim)
-    found = await run_in_threadpool(check, claim, web.store)
+    found = await web.read(check, claim, web.store)
     return refused(web, found) if isinstance(found, Refusal) else found
 
 
@@ -172,14 +178,13 @@ async def subscribe(request: Request) -> Response:
         return response
     now = web.now()
     try:
-        subscriber, send = await run_in_threadpool(
-            web.store.request,
+        subscriber, send = await web.write(
+            partial(web.store.request, confirm_interval=web.settings.web.confirm_interval),
             values.email,
             values.name or None,
             chosen_categories(values),
             who,
             now,
-            confirm_interval=web.settings.web.confirm_interval,
         )
     except AddressError:
         error = "这不是一个有效的电子邮件地址，请检查后重新填写。"
@@ -223,7 +228,7 @@ async def confirm(request: Request) -> Response:
     found = await holder(request, "confirm")
     if isinstance(found, Response):
         return found
-    confirmed = await run_in_threadpool(
+    confirmed = await web.write(
         web.store.confirm, found.id, found.token_version, origin(request, "web"), web.now()
     )
     if confirmed is None:
@@ -266,15 +271,21 @@ async def unsubscribe(request: Request) -> Response:
     Always 200 on success, never a redirect, and the same answer when repeated.
     """
     web = service(request)
-    found = await holder(request, "unsubscribe")
-    if isinstance(found, Response):
-        return found
-    done = await run_in_threadpool(
-        web.store.unsubscribe, found.id, origin(request, "one-click"), web.now()
+    claim = claim_of(request, "unsubscribe")
+    if isinstance(claim, Refusal):
+        return refused(web, claim)
+    done = await web.write(
+        unsubscribe_claim, web.store, claim, origin(request, "one-click"), web.now()
     )
-    if done is None:
-        return refused(web, Refusal.REVOKED)
-    return unsubscribed(web, done)
+    return refused(web, done) if isinstance(done, Refusal) else unsubscribed(web, done)
+
+
+def unsubscribe_claim(store, claim: Claim, who: Origin, now) -> Subscriber | Refusal:
+    """Check and unsubscribe in one trip to the writer thread: the one-click burst path."""
+    found = check(claim, store)
+    if isinstance(found, Refusal):
+        return found
+    return store.unsubscribe(found.id, who, now) or Refusal.REVOKED
 
 
 def unsubscribed(web: WebService, subscriber: Subscriber) -> Response:
@@ -358,9 +369,7 @@ async def preferences(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     if form.get("action") == "unsubscribe":
-        done = await run_in_threadpool(
-            web.store.unsubscribe, found.id, origin(request, "web"), web.now()
-        )
+        done = await web.write(web.store.unsubscribe, found.id, origin(request, "web"), web.now())
         return unsubscribed(web, done or found)
     if found.status != "active":
         return not_subscribed(web, found)
@@ -375,7 +384,7 @@ async def preferences(request: Request) -> Response:
         check_choice(values)
     except FormProblem as problem:
         return preferences_form(request, found, values, error=str(problem), status=400)
-    changed = await run_in_threadpool(
+    changed = await web.write(
         web.store.update,
         found.id,
         values.name or None,
@@ -398,5 +407,5 @@ async def static(request: Request) -> Response:
 
 async def healthz(request: Request) -> Response:
     """200 while the service can read its database: what a load balancer needs to know."""
-    await run_in_threadpool(service(request).store.get, 0)
+    await service(request).read(service(request).store.get, 0)
     return PlainTextResponse("ok\n", headers={"cache-control": "no-store"})
