@@ -502,3 +502,64 @@ def bounces(config_path: Path | None, maildir: Path | None) -> None:
     settings = run(load_settings, config_path)
     report = run(process_bounces, settings, maildir, datetime.now(UTC))
     click.echo(report.summary())
+
+
+@main.command()
+@click.argument(
+    "directory", default=".", type=click.Path(path_type=Path, file_okay=False, exists=True)
+)
+@click.option(
+    "--templates", is_flag=True, help="Also copy the default templates into the site, to edit."
+)
+def init(directory: Path, templates: bool) -> None:
+    """Write a commented config.yaml for an existing Jekyll site (default: this folder).
+
+    \b
+    Examples:
+      feeds init
+      feeds init path/to/site --templates
+    """
+    from feeds.scaffold import init_site
+
+    report = run(init_site, directory, templates=templates)
+    categories = plural(report.categories, "category", "categories")
+    click.echo(f"wrote {report.config}: {categories} from {plural(report.post_files, 'post file')}")
+    if report.templates:
+        click.echo(f"copied {len(report.templates)} templates into {report.templates[0].parent}")
+    option = "" if report.config == Path("config.yaml") else f" --config {report.config}"
+    click.echo(f"next: edit {report.config} (display names, digest), then:")
+    click.echo(f"  feeds check{option}")
+    click.echo(f"  feeds build{option}")
+
+
+@main.command()
+@config_option
+@click.option(
+    "--smtp",
+    "try_smtp",
+    is_flag=True,
+    help="Also connect to the SMTP server and see whether it accepts us; send no mail.",
+)
+def check(config_path: Path | None, try_smtp: bool) -> None:
+    """Check everything a run needs, writing nothing; list every problem.
+
+    \b
+    Examples:
+      feeds check
+      feeds check --config /srv/feeds/config.yaml --smtp
+    """
+    from feeds.check import check as check_all
+
+    report = run(check_all, config_path, now=datetime.now(UTC), smtp=try_smtp)
+    for line in report.summary:
+        click.echo(line)
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
+    if not report.ok:
+        click.echo(f"{plural(len(report.problems), 'problem')} found", err=True)
+        sys.exit(2)
+    click.echo("no problems found")
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count} {word if count == 1 else words or word + 's'}"

@@ -167,6 +167,12 @@ class FeedOptions(_Strict):
     category_page: str | None = None
     url: SiteURL | None = None
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        # `categories:` whose entries are all commented out (as `feeds init` writes it) is null
+        return {} if value is None else value
+
     @field_validator("formats")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
@@ -323,6 +329,12 @@ class ConfigFile(_Strict):
     web: WebOptions | None = None
     bounces: BounceOptions = Field(default_factory=BounceOptions)
 
+    @field_validator("site", "feeds", "digest", "schedule", "bounces", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        # a section whose keys are all commented out (as `feeds init` writes `site:`) is null
+        return {} if value is None else value
+
 
 @dataclass(frozen=True)
 class Site:
@@ -417,35 +429,81 @@ def load_settings(
     config_path = config_path if explicit else DEFAULT_CONFIG
     if config_path.is_file():
         raw = read_config_file(config_path)
-        base = config_path.parent
     elif explicit:
         raise ConfigError("file not found", where=str(config_path))
     else:
-        raw, base, config_path = ConfigFile(), Path("."), None
+        raw, config_path = ConfigFile(), None
+    return settings_from(raw, config_path, site_dir=site_dir, output=output)
 
-    site_dir = site_dir or (base / raw.site_dir if raw.site_dir else Path("."))
-    output = output or (base / raw.output if raw.output else Path("public/feeds"))
-    state_dir = base / raw.state_dir if raw.state_dir else base / ".feeds"
-    if not site_dir.is_dir():
-        raise ConfigError("site folder not found", where=str(site_dir))
-    site = resolve_site(site_dir, raw.site)
+
+@dataclass(frozen=True)
+class Paths:
+    """The folders a config names, resolved against the folder that holds config.yaml."""
+
+    site_dir: Path
+    output: Path
+    state_dir: Path
+    templates_dir: Path | None
+    subscribers_file: Path | None
+    bounces_maildir: Path | None
+
+
+def resolve_paths(
+    raw: ConfigFile,
+    config_path: Path | None,
+    *,
+    site_dir: Path | None = None,
+    output: Path | None = None,
+) -> Paths:
+    base = config_path.parent if config_path else Path(".")
+    return Paths(
+        site_dir=site_dir or (base / raw.site_dir if raw.site_dir else Path(".")),
+        output=output or (base / raw.output if raw.output else Path("public/feeds")),
+        state_dir=base / raw.state_dir if raw.state_dir else base / ".feeds",
+        templates_dir=base / raw.digest.templates_dir if raw.digest.templates_dir else None,
+        subscribers_file=(
+            base / raw.digest.subscribers_file if raw.digest.subscribers_file else None
+        ),
+        bounces_maildir=base / raw.bounces.maildir if raw.bounces.maildir else None,
+    )
+
+
+def settings_from(
+    raw: ConfigFile,
+    config_path: Path | None,
+    *,
+    site_dir: Path | None = None,
+    output: Path | None = None,
+) -> Settings:
+    """Settings from a checked config.yaml; ConfigError lists every site and subscriber problem."""
+    paths = resolve_paths(raw, config_path, site_dir=site_dir, output=output)
+    if not paths.site_dir.is_dir():
+        raise ConfigError("site folder not found", where=str(paths.site_dir))
+    problems: list[str] = []
+    try:
+        site = resolve_site(paths.site_dir, raw.site)
+    except ConfigError as exc:
+        problems += str(exc).splitlines()
     subscribers = list(raw.digest.subscribers)
-    if raw.digest.subscribers_file:
-        subscribers += read_subscribers(base / raw.digest.subscribers_file)
-    check_unique_subscribers(subscribers, config_path)
-    templates_dir = base / raw.digest.templates_dir if raw.digest.templates_dir else None
-    maildir = base / raw.bounces.maildir if raw.bounces.maildir else None
+    try:
+        if paths.subscribers_file:
+            subscribers += read_subscribers(paths.subscribers_file)
+        check_unique_subscribers(subscribers, config_path)
+    except ConfigError as exc:
+        problems += str(exc).splitlines()
+    if problems:
+        raise ConfigError(problems)
     return Settings(
         config_path,
-        site_dir,
-        output,
-        state_dir,
+        paths.site_dir,
+        paths.output,
+        paths.state_dir,
         site,
         raw.feeds,
         raw,
         subscribers,
-        templates_dir,
-        maildir,
+        paths.templates_dir,
+        paths.bounces_maildir,
     )
 
 

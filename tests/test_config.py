@@ -180,6 +180,26 @@ def test_subscribers_from_a_yaml_file(site, tmp_path):
     ]
 
 
+def test_a_section_with_every_key_commented_out_is_empty(site, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("site:\n  # url: https://x.org\nfeeds:\n  categories:\n    # a: {title: A}\n")
+    settings = load_settings(config, site_dir=site.root)
+    assert (settings.site.url, settings.feeds.categories) == ("https://example.org", {})
+
+
+def test_site_and_subscriber_problems_are_reported_together(site, tmp_path):
+    site.config("url: example.org\n")
+    (tmp_path / "people.csv").write_text("email,categories\nnobody,all\n", encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {subscribers_file: people.csv}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, site_dir=site.root)
+    assert str(caught.value).splitlines() == [
+        f"{site.root}/_config.yml: url: expected an absolute http(s) URL, got 'example.org'",
+        f"{tmp_path}/people.csv: row 2: email: value is not a valid email address: An email address must have an @-sign. (got 'nobody')",
+    ]
+
+
 def test_web_section_defaults(site, make_settings):
     settings = make_settings(site.root, "web:\n  url: https://finews.withounder.com/newsletter/\n")
     web = settings.web
