@@ -310,7 +310,6 @@ class WebServer:
 
     def start(self, env: dict | None = None):
         import os
-        import subprocess
 
         environment = {**os.environ, "FEEDS_SECRET": WEB_SECRET, **(env or {})}
         with open(self.log, "wb") as log:
@@ -324,8 +323,6 @@ class WebServer:
         return self
 
     def wait_until_up(self) -> None:
-        import time
-
         import httpx
 
         deadline = time.monotonic() + 60
@@ -341,8 +338,6 @@ class WebServer:
         raise AssertionError(f"feeds serve did not come up: {self.log.read_text()}")
 
     def stop(self) -> int:
-        import signal
-
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=60)
