@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from feeds import yamlsafe
 from feeds.errors import ConfigError
 from feeds.site.permalink import check_permalink
 
@@ -274,6 +275,7 @@ class ConfigFile(_Strict):
     site_dir: Path | None = None
     output: Path | None = None
     state_dir: Path | None = None
+    max_post_bytes: int = Field(10_000_000, ge=1_000)
     site: SiteOptions = Field(default_factory=SiteOptions)
     feeds: FeedOptions = Field(default_factory=FeedOptions)
     digest: DigestOptions = Field(default_factory=DigestOptions)
@@ -292,6 +294,7 @@ class Site:
     author: str | None
     permalink: str
     description: str | None
+    max_post_bytes: int = 10_000_000  # a post file larger than this is skipped unread
 
     @property
     def root(self) -> str:
@@ -379,7 +382,7 @@ def load_settings(
     state_dir = base / raw.state_dir if raw.state_dir else base / ".feeds"
     if not site_dir.is_dir():
         raise ConfigError("site folder not found", where=str(site_dir))
-    site = resolve_site(site_dir, raw.site)
+    site = replace(resolve_site(site_dir, raw.site), max_post_bytes=raw.max_post_bytes)
     subscribers = list(raw.digest.subscribers)
     if raw.digest.subscribers_file:
         subscribers += read_subscribers(base / raw.digest.subscribers_file)
@@ -423,7 +426,7 @@ def read_yaml_mapping_or_list(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError("file not found", where=str(path))
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        return yamlsafe.load(path.read_text(encoding="utf-8"), fast=False) or []
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
 
@@ -443,7 +446,7 @@ def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file that must hold a mapping (or be empty)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlsafe.load(path.read_text(encoding="utf-8"), fast=False)
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", where=str(path)) from None
     except yaml.YAMLError as exc:
