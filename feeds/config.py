@@ -7,6 +7,7 @@ so an operator fixes a config in one round instead of one error at a time.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -166,6 +167,12 @@ class FeedOptions(_Strict):
     category_page: str | None = None
     url: SiteURL | None = None
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        # `categories:` whose entries are all commented out (as `feeds init` writes it) is null
+        return {} if value is None else value
+
     @field_validator("formats")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
@@ -259,6 +266,9 @@ class ScheduleOptions(_Strict):
     misfire_grace: Duration = timedelta(hours=6)
     build: bool = True
     digest: bool = True
+    bounces_every: Duration | None = None
+    watch: bool = True
+    watch_settle: Duration = timedelta(seconds=1)
 
     @field_validator("digest_cron")
     @classmethod
@@ -267,6 +277,38 @@ class ScheduleOptions(_Strict):
 
         parse_cron(value)
         return value
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def parse_web_url(value: str) -> str:
+    """The service's public base URL: https, except on this machine (tests, development)."""
+    url = parse_site_url(value)
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in LOCAL_HOSTS:
+        raise ValueError(
+            f"expected an https:// URL (http only for 127.0.0.1 and localhost), got {value!r}"
+        )
+    return url
+
+
+class WebOptions(_Strict):
+    """``feeds serve`` and the links mails carry to it."""
+
+    url: Annotated[str, AfterValidator(parse_web_url)]
+    secret_env: str = "FEEDS_SECRET"
+    old_secrets_env: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    confirm_ttl: Duration = timedelta(hours=72)
+    confirm_interval: Duration = timedelta(hours=24)
+
+
+class BounceOptions(_Strict):
+    """Where bounces and complaints arrive (a Maildir the relay delivers bounce+* mail into)."""
+
+    maildir: Path | None = None
 
 
 class ConfigFile(_Strict):
@@ -280,6 +322,14 @@ class ConfigFile(_Strict):
     feeds: FeedOptions = Field(default_factory=FeedOptions)
     digest: DigestOptions = Field(default_factory=DigestOptions)
     schedule: ScheduleOptions = Field(default_factory=ScheduleOptions)
+    web: WebOptions | None = None
+    bounces: BounceOptions = Field(default_factory=BounceOptions)
+
+    @field_validator("site", "feeds", "digest", "schedule", "bounces", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        # a section whose keys are all commented out (as `feeds init` writes `site:`) is null
+        return {} if value is None else value
 
 
 @dataclass(frozen=True)
@@ -319,6 +369,7 @@ class Settings:
     raw: ConfigFile
     subscribers: list[Subscriber] = field(default_factory=list)
     templates_dir: Path | None = None
+    bounces_maildir: Path | None = None
 
     def category_page(self, name: str) -> str | None:
         """The site's HTML page for a category, when config names the pattern."""
@@ -334,6 +385,10 @@ class Settings:
     @property
     def digest(self) -> DigestOptions:
         return self.raw.digest
+
+    @property
+    def web(self) -> WebOptions | None:
+        return self.raw.web
 
     @property
     def sender(self) -> Address:
@@ -371,26 +426,97 @@ def load_settings(
     config_path = config_path if explicit else DEFAULT_CONFIG
     if config_path.is_file():
         raw = read_config_file(config_path)
-        base = config_path.parent
     elif explicit:
         raise ConfigError("file not found", where=str(config_path))
     else:
-        raw, base, config_path = ConfigFile(), Path("."), None
+        raw, config_path = ConfigFile(), None
+    return settings_from(raw, config_path, site_dir=site_dir, output=output)
 
-    site_dir = site_dir or (base / raw.site_dir if raw.site_dir else Path("."))
-    output = output or (base / raw.output if raw.output else Path("public/feeds"))
-    state_dir = base / raw.state_dir if raw.state_dir else base / ".feeds"
-    if not site_dir.is_dir():
-        raise ConfigError("site folder not found", where=str(site_dir))
-    site = replace(resolve_site(site_dir, raw.site), max_post_bytes=raw.max_post_bytes)
-    subscribers = list(raw.digest.subscribers)
-    if raw.digest.subscribers_file:
-        subscribers += read_subscribers(base / raw.digest.subscribers_file)
-    check_unique_subscribers(subscribers, config_path)
-    templates_dir = base / raw.digest.templates_dir if raw.digest.templates_dir else None
-    return Settings(
-        config_path, site_dir, output, state_dir, site, raw.feeds, raw, subscribers, templates_dir
+
+@dataclass(frozen=True)
+class Paths:
+    """The folders a config names, resolved against the folder that holds config.yaml."""
+
+    site_dir: Path
+    output: Path
+    state_dir: Path
+    templates_dir: Path | None
+    subscribers_file: Path | None
+    bounces_maildir: Path | None
+
+
+def resolve_paths(
+    raw: ConfigFile,
+    config_path: Path | None,
+    *,
+    site_dir: Path | None = None,
+    output: Path | None = None,
+) -> Paths:
+    base = config_path.parent if config_path else Path(".")
+    return Paths(
+        site_dir=site_dir or (base / raw.site_dir if raw.site_dir else Path(".")),
+        output=output or (base / raw.output if raw.output else Path("public/feeds")),
+        state_dir=base / raw.state_dir if raw.state_dir else base / ".feeds",
+        templates_dir=base / raw.digest.templates_dir if raw.digest.templates_dir else None,
+        subscribers_file=(
+            base / raw.digest.subscribers_file if raw.digest.subscribers_file else None
+        ),
+        bounces_maildir=base / raw.bounces.maildir if raw.bounces.maildir else None,
     )
+
+
+def settings_from(
+    raw: ConfigFile,
+    config_path: Path | None,
+    *,
+    site_dir: Path | None = None,
+    output: Path | None = None,
+) -> Settings:
+    """Settings from a checked config.yaml; ConfigError lists every site and subscriber problem."""
+    paths = resolve_paths(raw, config_path, site_dir=site_dir, output=output)
+    if not paths.site_dir.is_dir():
+        raise ConfigError("site folder not found", where=str(paths.site_dir))
+    problems: list[str] = []
+    try:
+        site = replace(resolve_site(paths.site_dir, raw.site), max_post_bytes=raw.max_post_bytes)
+    except ConfigError as exc:
+        problems += str(exc).splitlines()
+    subscribers = list(raw.digest.subscribers)
+    try:
+        if paths.subscribers_file:
+            subscribers += read_subscribers(paths.subscribers_file)
+        check_unique_subscribers(subscribers, config_path)
+    except ConfigError as exc:
+        problems += str(exc).splitlines()
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        config_path,
+        paths.site_dir,
+        paths.output,
+        paths.state_dir,
+        site,
+        raw.feeds,
+        raw,
+        subscribers,
+        paths.templates_dir,
+        paths.bounces_maildir,
+    )
+
+
+def web_secrets(settings: Settings) -> list[str]:
+    """The signing keys from the environment: the current one first, then old ones still accepted.
+
+    Keys never live in config.yaml, which is often in version control.
+    """
+    web = settings.web
+    if web is None:
+        raise ConfigError("web: missing (the web section holds the URL and the secret's name)")
+    current = os.environ.get(web.secret_env, "").strip()
+    if not current:
+        raise ConfigError(f"environment variable {web.secret_env} is not set")
+    old = os.environ.get(web.old_secrets_env, "") if web.old_secrets_env else ""
+    return [current, *(key.strip() for key in old.split(",") if key.strip())]
 
 
 def read_subscribers(path: Path) -> list[Subscriber]:

@@ -31,6 +31,7 @@ from feeds.config import Settings, format_duration, load_settings
 from feeds.cron import parse_cron
 from feeds.errors import FeedsError
 from feeds.locking import exclusive_lock
+from feeds.watch import start_watcher
 
 log = logging.getLogger("feeds.schedule")
 
@@ -76,6 +77,16 @@ def job_specs(settings: Settings, args: tuple) -> list[JobSpec]:
                 CronTrigger(**parse_cron(options.digest_cron), timezone=tz),
                 args,
                 f"cron '{options.digest_cron}' ({tz.key})",
+            )
+        )
+    if options.bounces_every and settings.bounces_maildir:
+        specs.append(
+            JobSpec(
+                "bounces",
+                "feeds.schedule:bounces_job",
+                IntervalTrigger(seconds=options.bounces_every.total_seconds(), timezone=tz),
+                args,
+                f"every {format_duration(options.bounces_every)}",
             )
         )
     return specs
@@ -152,6 +163,20 @@ def digest_job(config: str | None, site: str | None, output: str | None) -> bool
     return timed("digest", work)
 
 
+def bounces_job(config: str | None, site: str | None, output: str | None) -> bool:
+    """The scheduled ``feeds bounces``: suppress what bounced since the last run."""
+    from feeds.newsletter.bounces import process_bounces
+
+    def work() -> str:
+        settings = _settings(config, site, output)
+        return process_bounces(settings, None, datetime.now(UTC)).summary()
+
+    return timed("bounces", work)
+
+
+JOBS = {"build": build_job, "digest": digest_job, "bounces": bounces_job}
+
+
 def make_scheduler(settings: Settings) -> BackgroundScheduler:
     url = f"sqlite:///{(settings.state_dir / 'schedule.sqlite3').resolve()}"
     grace = int(settings.raw.schedule.misfire_grace.total_seconds())
@@ -221,7 +246,7 @@ def run_once(settings: Settings, args: tuple) -> bool:
     """Every enabled job once, now, one after the other (for cron users and checks)."""
     ok = True
     for spec in job_specs(settings, args):
-        ok = (build_job if spec.id == "build" else digest_job)(*args) and ok
+        ok = JOBS[spec.id](*args) and ok
     return ok
 
 
@@ -247,7 +272,22 @@ def serve(settings: Settings, args: tuple) -> None:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         scheduler.resume()
+        watcher = watch_posts_if_asked(settings, args)
         while not stopping.wait(1):
             pass
         scheduler.shutdown(wait=True)
+        if watcher is not None:
+            watcher.join()
         log.info("stopped")
+
+
+def watch_posts_if_asked(settings: Settings, args: tuple) -> threading.Thread | None:
+    """Build whenever `_posts/` settles after a change, beside the interval sweep."""
+    options = settings.raw.schedule
+    if not (options.build and options.watch):
+        return None
+    posts = settings.site_dir / "_posts"
+    log.info(
+        "watch: %s, building %s after the last change", posts, format_duration(options.watch_settle)
+    )
+    return start_watcher(posts, lambda changes: build_job(*args), stopping, options.watch_settle)

@@ -18,7 +18,7 @@ def today_in_shanghai() -> str:
     return datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
 
 
-COMMANDS = [[], ["build"], ["digest"], ["schedule"]]
+COMMANDS = [[], ["build"], ["digest"], ["schedule"], ["init"], ["check"]]
 
 
 def run_feeds(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -31,6 +31,13 @@ def test_help_works_for_every_command(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output
+
+
+def test_version_names_the_installed_release():
+    from feeds import __version__
+
+    result = run_feeds("--version")
+    assert (result.returncode, result.stdout) == (0, f"feeds, version {__version__}\n")
 
 
 def test_build_prints_warnings_then_one_summary_line(example_site, tmp_path):

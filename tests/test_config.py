@@ -181,6 +181,68 @@ def test_subscribers_from_a_yaml_file(site, tmp_path):
     ]
 
 
+def test_a_section_with_every_key_commented_out_is_empty(site, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("site:\n  # url: https://x.org\nfeeds:\n  categories:\n    # a: {title: A}\n")
+    settings = load_settings(config, site_dir=site.root)
+    assert (settings.site.url, settings.feeds.categories) == ("https://example.org", {})
+
+
+def test_site_and_subscriber_problems_are_reported_together(site, tmp_path):
+    site.config("url: example.org\n")
+    (tmp_path / "people.csv").write_text("email,categories\nnobody,all\n", encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {subscribers_file: people.csv}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, site_dir=site.root)
+    assert str(caught.value).splitlines() == [
+        f"{site.root}/_config.yml: url: expected an absolute http(s) URL, got 'example.org'",
+        f"{tmp_path}/people.csv: row 2: email: value is not a valid email address: An email address must have an @-sign. (got 'nobody')",
+    ]
+
+
+def test_web_section_defaults(site, make_settings):
+    settings = make_settings(site.root, "web:\n  url: https://finews.withounder.com/newsletter/\n")
+    web = settings.web
+    assert web.url == "https://finews.withounder.com/newsletter"
+    assert (web.secret_env, web.host, web.port) == ("FEEDS_SECRET", "127.0.0.1", 8080)
+    assert (web.confirm_ttl.total_seconds(), web.confirm_interval.total_seconds()) == (
+        72 * 3600,
+        24 * 3600,
+    )
+
+
+def test_no_web_section_means_no_web_settings(site, make_settings):
+    assert make_settings(site.root, "feeds:\n  limit: 5\n").web is None
+
+
+def test_web_url_must_be_https_except_on_this_machine(site, tmp_path, make_settings):
+    lines = problems(tmp_path, "web:\n  url: http://finews.withounder.com/newsletter\n", site.root)
+    assert lines == [
+        f"{tmp_path / 'config.yaml'}: web.url: expected an https:// URL (http only for "
+        "127.0.0.1 and localhost), got 'http://finews.withounder.com/newsletter'"
+    ]
+    for host in ("127.0.0.1:8080", "localhost"):
+        settings = make_settings(site.root, f"web:\n  url: http://{host}/news\n")
+        assert settings.web.url == f"http://{host}/news"
+
+
+def test_web_secrets_come_from_the_environment_current_first(site, make_settings, monkeypatch):
+    from feeds.config import web_secrets
+
+    settings = make_settings(
+        site.root, "web:\n  url: https://example.org\n  old_secrets_env: FEEDS_OLD\n"
+    )
+    monkeypatch.delenv("FEEDS_SECRET", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        web_secrets(settings)
+    assert str(caught.value) == "environment variable FEEDS_SECRET is not set"
+    assert caught.value.exit_code == 2
+    monkeypatch.setenv("FEEDS_SECRET", "new")
+    monkeypatch.setenv("FEEDS_OLD", "old1, old2,")
+    assert web_secrets(settings) == ["new", "old1", "old2"]
+
+
 def test_a_billion_laughs_in_jekyll_config_is_one_config_error(site, tmp_path):
     site.config(f"url: https://example.org\n{LAUGHS}title: *i\n")
     with pytest.raises(ConfigError) as caught:

@@ -2,71 +2,15 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from feeds.newsletter.state import State
-from tests.conftest import ROOT, feeds_args
+from tests.conftest import ROOT, feeds_args, recent, wait_for
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def wait_for(condition, timeout: float = 15.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
-
-
-def recent(minutes_ago: int) -> str:
-    """A post date in the last day of the real clock: the scheduler runs on real time."""
-    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%d %H:%M:%S +0000")
-
-
-class Service:
-    """A `feeds schedule` child process and its log file."""
-
-    def __init__(self, tmp_path: Path, site_root: Path, config: str):
-        self.config = tmp_path / "config.yaml"
-        self.config.write_text(config, encoding="utf-8")
-        self.log = tmp_path / "schedule.log"
-        self.site = site_root
-        self.process: subprocess.Popen | None = None
-
-    def command(self, *extra: str) -> list[str]:
-        return feeds_args(
-            "schedule", "--config", str(self.config), "--site", str(self.site), *extra
-        )
-
-    def start(self) -> Service:
-        self.process = subprocess.Popen(
-            self.command("--log-file", str(self.log)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        wait_for(lambda: "next run" in self.text())
-        return self
-
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8") if self.log.exists() else ""
-
-    def lines(self, job: str) -> list[str]:
-        return [line for line in self.text().splitlines() if f" {job}: started " in line]
-
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
 
 
 def schedule_config(
@@ -90,22 +34,6 @@ def schedule_config(
         f"schedule: {{build_every: {every}, digest_cron: '{cron}', misfire_grace: 1h}}\n{extra}"
         f"digest:\n  templates_dir: {ROOT / 'templates'}\n{transport}  subscribers:\n{people}"
     )
-
-
-@pytest.fixture
-def service(tmp_path, site):
-    services: list[Service] = []
-
-    def make(config: str) -> Service:
-        created = Service(tmp_path, site.root, config)
-        services.append(created)
-        return created
-
-    yield make
-    for created in services:
-        if created.process and created.process.poll() is None:
-            created.process.kill()
-            created.process.wait()
 
 
 def test_feeds_appear_and_are_rebuilt_when_a_post_is_added(site, service, tmp_path):
@@ -235,3 +163,31 @@ def test_once_runs_every_job_and_exits(site, tmp_path, smtp_server):
     assert result.returncode == 0, result.stderr
     assert " build: started " in result.stderr and " digest: started " in result.stderr
     assert (tmp_path / "out" / "atom.xml").exists() and len(smtp_server.messages) == 1
+
+
+def test_the_bounces_job_runs_when_configured(site, tmp_path):
+    import mailbox
+
+    from feeds.newsletter.subscribers import Origin, SubscriberStore
+    from tests.test_bounces import dsn
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "state_dir: state\noutput: out\nbounces: {maildir: box}\n"
+        "schedule: {build: false, digest: false, bounces_every: 1h}\n",
+        encoding="utf-8",
+    )
+    store = SubscriberStore(tmp_path / "state")
+    store.add("gone@example.com", None, None, Origin("cli"), datetime.now(UTC))
+    mailbox.Maildir(tmp_path / "box", create=True).add(
+        dsn("digest@example.org", "gone@example.com", "5.1.1")
+    )
+    args = ("--config", str(config), "--site", str(site.root))
+    listed = subprocess.run(feeds_args("schedule", "--list", *args), capture_output=True, text=True)
+    assert listed.stdout.startswith("bounces  every 1h")
+    result = subprocess.run(
+        feeds_args("schedule", "--once", *args), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 mails read: 1 hard bounces" in result.stderr
+    assert store.by_email("gone@example.com").status == "bounced"

@@ -17,12 +17,12 @@ import ssl
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 from typing import Protocol
 
 from feeds.config import SmtpOptions
 from feeds.errors import ConfigError, DeliveryError
+from feeds.newsletter.mailpolicy import MAIL
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Outbox:
             return
         temporary = self.folder / "tmp" / name
         with open(temporary, "wb") as stream:
-            stream.write(message.as_bytes(policy=SMTP))
+            stream.write(message.as_bytes(policy=MAIL))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, self.folder / "new" / name)
@@ -148,7 +148,7 @@ class Smtp:
         try:
             if self.connection is None:
                 self.connection = self.connect()
-            data = message.as_bytes(policy=SMTP)  # flattened once, not again by smtplib
+            data = message.as_bytes(policy=MAIL)  # flattened once, not again by smtplib
             options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
             self.connection.sendmail(sender, [recipient], data, mail_options=options)
             self.last_sent = self.clock()

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from feeds.config import Settings
 from feeds.errors import ConfigError
 from feeds.locking import exclusive_lock
+from feeds.newsletter.audience import audience, configured, link_maker, still_wanted, sync_config
 from feeds.newsletter.deliver import PermanentFailure, TransientFailure, Transport, open_transport
 from feeds.newsletter.digest import (
     Composer,
@@ -35,6 +36,7 @@ from feeds.newsletter.digest import (
     variant_key,
 )
 from feeds.newsletter.state import Digest, Recipient, State, Variant
+from feeds.newsletter.subscribers import SubscriberStore
 from feeds.output.build import current_posts, render_post
 
 log = logging.getLogger(__name__)
@@ -109,11 +111,14 @@ def make_plan(
     key = key or state.next_key(day)
     domain = urlsplit(settings.site.url).hostname or "localhost"
     composer = Composer(settings, settings.templates_dir)
-    subscribers = [
-        s for s in settings.subscribers if only is None or s.email.lower() == only.lower()
-    ]
+    store = SubscriberStore(settings.state_dir)
+    try:
+        readers = audience(settings, store)
+    finally:
+        store.close()
+    subscribers = [s for s in readers if only is None or s.email.lower() == only.lower()]
     if only is not None and not subscribers:
-        raise ConfigError(f"--to {only}: not a subscriber in the configuration")
+        raise ConfigError(f"--to {only}: not an active subscriber")
     variants: dict[str, Variant] = {}
     recipients: list[Recipient] = []
     skipped = 0
@@ -204,6 +209,11 @@ def send_digest(
         state = State(settings.state_dir)
         try:
             report = DigestReport()
+            store = SubscriberStore(settings.state_dir)
+            try:
+                sync_config(settings, store, now)
+            finally:
+                store.close()
             digest = state.unfinished_digest()
             if digest is None:
                 plan = make_plan(settings, state, now=now, since=since)
@@ -239,7 +249,9 @@ def deliver_pending(
 ) -> None:
     variants = state.variants(digest)
     pending = state.pending(digest)
-    wanted = {s.email.lower() for s in settings.subscribers}
+    listed = configured(settings)
+    links_for = link_maker(settings)
+    store = SubscriberStore(settings.state_dir)
     transport = transport or open_transport(
         settings.digest.transport, settings.digest.smtp, settings.state_dir
     )
@@ -250,9 +262,11 @@ def deliver_pending(
                 report.stopped = True
                 report.pending = len(pending) - index
                 return
-            if recipient.email.lower() not in wanted:  # unsubscribed since the digest was planned
+            subscriber = still_wanted(store, recipient.email, listed)
+            if subscriber is None:  # unsubscribed, bounced or taken off the list since planning
                 state.mark(digest, recipient.email, "dropped", clock())
                 continue
+            links = links_for(subscriber) if links_for else None
             message = build_message(
                 settings,
                 variants[recipient.variant],
@@ -260,9 +274,10 @@ def deliver_pending(
                 name=recipient.name,
                 message_id=recipient.message_id,
                 date=digest.created_at,
+                links=links,
             )
             try:
-                transport.send(message, sender, recipient.email)
+                transport.send(message, links.envelope_sender if links else sender, recipient.email)
             except PermanentFailure as exc:
                 log.error("%s: refused: %s", recipient.email, exc)
                 state.mark(digest, recipient.email, "failed", clock(), str(exc))
@@ -275,4 +290,5 @@ def deliver_pending(
             state.mark(digest, recipient.email, "sent", clock())
             report.sent += 1
     finally:
+        store.close()
         transport.close()

@@ -221,6 +221,15 @@ class State:
             )
         return True
 
+    def recent_digests(self, email: str, limit: int) -> list[str]:
+        """The keys of the last digests handed over for this address, newest first."""
+        rows = self.db.execute(
+            "SELECT d.key FROM recipients r JOIN digests d ON d.id = r.digest_id "
+            "WHERE r.email = ? COLLATE NOCASE AND r.status = 'sent' ORDER BY d.id DESC LIMIT ?",
+            (email, limit),
+        )
+        return [row[0] for row in rows]
+
     def next_key(self, day: str) -> str:
         """A digest key such as 2022-05-25, or 2022-05-25.2 for a second digest that day."""
         taken = {
