@@ -33,6 +33,7 @@ from feeds.config import (
     Settings,
     SmtpOptions,
     describe_validation_errors,
+    folder_problem,
     read_yaml_mapping,
     resolve_paths,
     settings_from,
@@ -74,7 +75,7 @@ def check(config_path: Path | None, *, now: datetime, smtp: bool = False) -> Che
 
     paths = resolve_paths(raw, config_path)
     try:
-        settings: Settings | None = settings_from(raw, config_path)
+        settings: Settings | None = settings_from(raw, config_path, check_folders=False)
     except ConfigError as exc:
         report.problems += str(exc).splitlines()
         settings = None
@@ -287,23 +288,6 @@ def transport_problems(raw: ConfigFile, at: Callable[[str], str]) -> list[str]:
     if raw.digest.transport == "smtp" and ca_file is not None and not ca_file.is_file():
         return [f"{at('digest.smtp.ca_file')}: file not found: {ca_file}"]
     return []
-
-
-def folder_problem(folder: Path) -> str | None:
-    """Why a run could not write into ``folder`` (creating it if need be), or None.
-
-    Asks the operating system (access(2)) instead of writing a probe file, so
-    checking leaves nothing behind; a read-only file system counts as not writable.
-    """
-    target = folder.absolute()
-    while not target.exists() and target.parent != target:
-        target = target.parent
-    prefix = "" if target == folder.absolute() else f"cannot create {folder}: "
-    if not target.is_dir():
-        return f"{prefix}{target} is a file, not a folder"
-    if not os.access(target, os.W_OK | os.X_OK):
-        return f"{prefix}{target} is not writable"
-    return None
 
 
 def probe_smtp(

@@ -165,7 +165,10 @@ def parse_since(value: str | None, settings) -> datetime | None:
 
     if value is None:
         return None
-    moment = parse_date(value, settings.site.timezone)
+    try:
+        moment = parse_date(value, settings.site.timezone)
+    except (ValueError, OverflowError):  # an offset such as +25:00, a year out of range
+        moment = None
     if moment is None:
         raise ConfigError(f"--since: expected a date such as '2022-05-24 08:00', got {value!r}")
     return moment
@@ -233,11 +236,7 @@ def digest(
     if report.key is None and not report.sent:
         click.echo(f"no new posts for any subscriber; nothing sent ({report.skipped} skipped)")
         return
-    resumed = ", resumed" if report.resumed else ""
-    click.echo(
-        f"digest {report.key}{resumed}: {report.sent} sent, {report.skipped} skipped, "
-        f"{report.failed} failed, {report.pending} left for the next run"
-    )
+    click.echo(report.summary)
     if not report.ok:
         sys.exit(1)
 
@@ -324,7 +323,7 @@ def _store(config_path: Path | None):
     from feeds.newsletter.subscribers import SubscriberStore
 
     settings = run(load_settings, config_path)
-    return SubscriberStore(settings.state_dir)
+    return run(SubscriberStore, settings.state_dir)
 
 
 @subscribers.command("list")

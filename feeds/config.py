@@ -10,7 +10,7 @@ import csv
 import os
 import re
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote, urlsplit
@@ -37,30 +37,87 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = Path("config.yaml")
 
 
+# C0 controls except tab, LF and CR; DEL and C1; and what XML 1.0 cannot carry at all.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_KINDS = {bytes: "binary data", list: "a list", dict: "a mapping", bool: "true/false"}
+
+
+def parse_text(value: Any) -> str:
+    """A setting that ends up in feeds and mail headers, as text.
+
+    Numbers and dates read as text, as Jekyll prints them; binary data
+    (``!!binary``), lists, mappings and control characters are refused,
+    because no feed or header can carry them faithfully.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float | date):
+        kind = _KINDS.get(type(value), type(value).__name__)
+        raise ValueError(f"expected text, got {kind}")
+    text = str(value)
+    if bad := _CONTROL.search(text):
+        raise ValueError(f"contains the control character U+{ord(bad.group()):04X}")
+    return text
+
+
+def parse_title(value: Any) -> str:
+    """A one-line title: line breaks and tabs (a YAML block scalar's) read as spaces."""
+    return " ".join(parse_text(value).split())
+
+
+_LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
+def parse_language(value: Any) -> str:
+    """A language tag such as zh-CN (Jekyll sites also write zh_CN); '' for none."""
+    text = parse_text(value).strip()
+    if text and not _LANGUAGE.match(text):
+        raise ValueError(f"expected a language tag such as zh-CN, got {text!r}")
+    return text.replace("_", "-")
+
+
+_UNSAFE_IN_URL = re.compile(r"[\s<>\"{}|\\^`]")
+
+
 def parse_site_url(value: str) -> str:
-    """An absolute http(s) URL without a trailing slash; raises ValueError if it is not one."""
-    parts = urlsplit(str(value).strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or " " in parts.netloc:
+    """An absolute http(s) URL without a trailing slash; raises ValueError if it is not one.
+
+    Credentials in it would be published in every feed, so they are refused.
+    """
+    text = parse_text(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or _UNSAFE_IN_URL.search(text):
         raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"expected a URL without query or fragment, got {value!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"expected a URL without user name or password, got {value!r}")
+    try:
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"expected a port between 1 and 65535, got {value!r}")
     return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
 def parse_timezone(name: str) -> ZoneInfo:
-    """An IANA zone such as Asia/Shanghai; raises ValueError naming the bad value."""
+    """An IANA zone such as Asia/Shanghai; raises ValueError naming the bad value.
+
+    OSError covers names of tzdata folders (``America``), which ZoneInfo tries to open.
+    """
     try:
         return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai)"
         ) from None
 
 
-def parse_baseurl(value: str) -> str:
+def parse_baseurl(value: Any) -> str:
     """Jekyll's baseurl: '' or '/path' without a trailing slash."""
-    value = str(value or "").strip().strip("/")
-    return f"/{value}" if value else ""
+    text = parse_text(value or "").strip().strip("/")
+    if re.search(r"[\s?#<>\"\\]", text):
+        raise ValueError(f"expected a path such as /blog, got {value!r}")
+    return f"/{text}" if text else ""
 
 
 def parse_author(value: Any) -> str | None:
@@ -71,14 +128,13 @@ def parse_author(value: Any) -> str | None:
         name = value.get("name")
         if not name:
             raise ValueError("expected a name or a mapping with a 'name'")
-        return str(name)
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise ValueError(f"expected a name, got {type(value).__name__}")
+        return parse_title(name)
+    return parse_title(value)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION_DAYS = 3650
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -91,6 +147,8 @@ def parse_duration(value: Any) -> timedelta:
     seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     if seconds <= 0:
         raise ValueError(f"expected a duration longer than zero, got {value!r}")
+    if seconds > MAX_DURATION_DAYS * _UNITS["d"]:
+        raise ValueError(f"expected a duration of at most {MAX_DURATION_DAYS}d, got {value!r}")
     return timedelta(seconds=seconds)
 
 
@@ -186,6 +244,9 @@ class FeedOptions(_Strict):
         return value
 
 
+MIN_RATE = round(1 / 3600, 6)
+
+
 class SmtpOptions(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(25, ge=1, le=65535)
@@ -193,10 +254,26 @@ class SmtpOptions(_Strict):
     username_env: str | None = None
     password_env: str | None = None
     ca_file: Path | None = None
-    timeout: float = Field(30, gt=0)
+    timeout: float = Field(30, gt=0, le=3600, allow_inf_nan=False)
     retries: int = Field(3, ge=0, le=20)
-    backoff: float = Field(2.0, ge=0)
-    rate_limit: float = Field(0, ge=0)
+    backoff: float = Field(2.0, ge=0, le=3600, allow_inf_nan=False)
+    rate_limit: float = Field(0, ge=0, le=10_000, allow_inf_nan=False)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value or re.search(r"[\s\x00-\x1f\x7f/]", value):
+            raise ValueError(f"expected a host name or IP address, got {value!r}")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if 0 < value < MIN_RATE:
+            raise ValueError(
+                f"expected 0 (no limit) or at least {MIN_RATE} messages per second (one an hour)"
+            )
+        return value
 
 
 def check_email(value: str) -> str:
@@ -244,6 +321,8 @@ class DigestOptions(_Strict):
     max_items: int = Field(100, ge=1)
     max_bytes: int = Field(100_000, ge=10_000)
     send_empty: bool = False
+    deferred_attempts: int = Field(5, ge=1, le=100)
+    deferred_max_age: Duration = timedelta(days=3)
 
     @field_validator("from_address")
     @classmethod
@@ -471,14 +550,24 @@ def settings_from(
     *,
     site_dir: Path | None = None,
     output: Path | None = None,
+    check_folders: bool = True,
 ) -> Settings:
-    """Settings from a checked config.yaml; ConfigError lists every site and subscriber problem."""
+    """Settings from a checked config.yaml; ConfigError lists every site and subscriber problem.
+
+    ``feeds check`` reports the folders itself, with check_folders=False.
+    """
     paths = resolve_paths(raw, config_path, site_dir=site_dir, output=output)
     if not paths.site_dir.is_dir():
         raise ConfigError("site folder not found", where=str(paths.site_dir))
-    problems: list[str] = []
+    where = str(config_path) if config_path else None
+    problems = []
+    if check_folders:
+        problems += folder_problems(paths, where, output_given=output is not None)
     try:
-        site = replace(resolve_site(paths.site_dir, raw.site), max_post_bytes=raw.max_post_bytes)
+        site = replace(
+            resolve_site(paths.site_dir, raw.site, where or "config.yaml"),
+            max_post_bytes=raw.max_post_bytes,
+        )
     except ConfigError as exc:
         problems += str(exc).splitlines()
     subscribers = list(raw.digest.subscribers)
@@ -504,6 +593,41 @@ def settings_from(
     )
 
 
+def folder_problems(paths: Paths, where: str | None, *, output_given: bool) -> list[str]:
+    """One line for each folder feeds writes to that it could not create or write in.
+
+    Checked before any work, so a misplaced path is one line at the start
+    rather than a traceback halfway through a build or a digest.
+    """
+    named = [
+        ("state_dir", paths.state_dir),
+        ("--output" if output_given else "output", paths.output),
+    ]
+    lines = []
+    for key, folder in named:
+        if problem := folder_problem(folder):
+            prefix = f"{where}: " if where and not key.startswith("--") else ""
+            lines.append(f"{prefix}{key}: {problem}")
+    return lines
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why a run could not write into ``folder`` (creating it if need be), or None.
+
+    Asks the operating system (access(2)) instead of writing a probe file, so
+    checking leaves nothing behind; a read-only file system counts as not writable.
+    """
+    target = folder.absolute()
+    while not target.exists() and target.parent != target:
+        target = target.parent
+    prefix = "" if target == folder.absolute() else f"cannot create {folder}: "
+    if not target.is_dir():
+        return f"{prefix}{target} is a file, not a folder"
+    if not os.access(target, os.W_OK | os.X_OK):
+        return f"{prefix}{target} is not writable"
+    return None
+
+
 def web_secrets(settings: Settings) -> list[str]:
     """The signing keys from the environment: the current one first, then old ones still accepted.
 
@@ -523,7 +647,7 @@ def read_subscribers(path: Path) -> list[Subscriber]:
     """Subscribers from a YAML list or a CSV file with columns email, name, categories."""
     if path.suffix.lower() == ".csv":
         try:
-            with path.open(encoding="utf-8", newline="") as stream:
+            with path.open(encoding="utf-8-sig", newline="") as stream:  # Excel writes a BOM
                 rows = [
                     {k: v for k, v in row.items() if v not in (None, "")}
                     for row in csv.DictReader(stream)
@@ -534,7 +658,12 @@ def read_subscribers(path: Path) -> list[Subscriber]:
         first = 2
     else:
         data = read_yaml_mapping_or_list(path)
-        rows = data.get("subscribers", []) if isinstance(data, dict) else data
+        rows = data.get("subscribers") if isinstance(data, dict) else data
+        if rows is None:
+            rows = []
+        if not isinstance(rows, list):
+            kind = _KINDS.get(type(rows), type(rows).__name__)
+            raise ConfigError(f"expected a list of subscribers, got {kind}", where=str(path))
         label = "subscribers.{n}".format
         first = 0
     subscribers, problems = [], []
@@ -555,6 +684,8 @@ def read_yaml_mapping_or_list(path: Path) -> Any:
         return yamlsafe.load(path.read_text(encoding="utf-8"), fast=False) or []
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
+    except ValueError as exc:  # an impossible date such as 2022-13-45
+        raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None
 
 
 def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | None) -> None:
@@ -582,6 +713,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{line}not valid YAML: {problem}", where=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    except ValueError as exc:  # an impossible date such as 2022-13-45
+        raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -619,7 +752,7 @@ def describe_validation_errors(exc: ValidationError) -> list[str]:
 JEKYLL_KEYS = ("url", "baseurl", "title", "lang", "timezone", "author", "permalink", "description")
 
 
-def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
+def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "config.yaml") -> Site:
     """Merge _config.yml with config.yaml's ``site:`` overrides and check each value.
 
     Jekyll keys that feeds does not use are ignored; the ones it uses must be
@@ -634,7 +767,7 @@ def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
     def pick(key: str, jekyll_key: str | None = None):
         override = getattr(overrides, key)
         if override is not None:
-            return override, "config.yaml", f"site.{key}"
+            return override, config_name, f"site.{key}"
         return values[key], str(jekyll_path), jekyll_key or key
 
     def checked(key: str, parse, default=None, jekyll_key: str | None = None):
@@ -654,20 +787,21 @@ def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
             "(set url in _config.yml or site.url in config.yaml)"
         )
     timezone = checked("timezone", parse_timezone, ZoneInfo("UTC"))
-    permalink = checked("permalink", check_permalink, "date")
+    permalink = checked("permalink", lambda value: check_permalink(parse_text(value)), "date")
     author = checked("author", parse_author)
+    title = checked("title", parse_title)
+    description = checked("description", parse_text)
+    language = checked("language", parse_language, jekyll_key="lang")
+    baseurl = checked("baseurl", parse_baseurl, "")
     if problems:
         raise ConfigError(problems)
-    title = pick("title")[0]
-    description = pick("description")[0]
-    language = pick("language", "lang")[0]
     return Site(
         url=url,
-        baseurl=parse_baseurl(pick("baseurl")[0]),
-        title=str(title) if title else urlsplit(url).netloc,
-        language=str(language) if language else None,
+        baseurl=baseurl,
+        title=title or urlsplit(url).netloc,
+        language=language or None,
         timezone=timezone,
         author=author,
         permalink=permalink,
-        description=str(description) if description else None,
+        description=description or None,
     )

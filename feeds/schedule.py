@@ -152,10 +152,7 @@ def digest_job(config: str | None, site: str | None, output: str | None) -> bool
         )
         if report.key is None:
             return "no new posts; nothing sent"
-        text = (
-            f"digest {report.key}: {report.sent} sent, {report.skipped} skipped, "
-            f"{report.failed} failed, {report.pending} left for the next run"
-        )
+        text = report.summary
         if report.error or report.stopped:
             raise FeedsError(f"{text} ({report.error or 'stopped by a signal'})")
         return text

@@ -155,12 +155,18 @@ class RecordingHandler:
     def __init__(self):
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.refuse: set[str] = set()  # recipients answered with 550
+        self.answers: dict[str, str] = {}  # recipient -> RCPT answer, e.g. "452 4.2.2 full"
+        self.rcpts: list[str] = []  # every RCPT TO address asked, accepted or not
         self.fail_after: int | None = None  # accept this many messages, then answer 451
+        self.busy_answer = "451 4.3.0 try again later"  # what fail_after answers
         self.delay = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpts.append(address)
         if address in self.refuse:
             return "550 5.1.1 no such user here"
+        if address in self.answers:
+            return self.answers[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -170,7 +176,7 @@ class RecordingHandler:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail_after is not None and len(self.messages) >= self.fail_after:
-            return "451 4.3.0 try again later"
+            return self.busy_answer
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted"
 
@@ -191,10 +197,20 @@ class RecordingHandler:
 @pytest.fixture
 def smtp_server():
     """A plain SMTP server on 127.0.0.1, as a local relay would be."""
+    yield from _recording_server(enable_SMTPUTF8=True)
+
+
+@pytest.fixture
+def ascii_smtp_server():
+    """An SMTP server that does not offer SMTPUTF8, as many still do not."""
+    yield from _recording_server(enable_SMTPUTF8=False)
+
+
+def _recording_server(**options):
     from aiosmtpd.controller import Controller
 
     handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **options)
     controller.start()
     handler.port = controller.port
     yield handler

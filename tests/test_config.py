@@ -181,6 +181,40 @@ def test_subscribers_from_a_yaml_file(site, tmp_path):
     ]
 
 
+def test_a_csv_with_a_utf8_bom_is_read_as_excel_writes_it(site, tmp_path):
+    (tmp_path / "subs.csv").write_bytes("\ufeffemail,categories\nreader@example.com,all\n".encode())
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {subscribers_file: subs.csv}\n", encoding="utf-8")
+    settings = load_settings(config, site_dir=site.root)
+    assert [s.email for s in settings.subscribers] == ["reader@example.com"]
+
+
+def test_an_empty_subscriber_list_in_a_file_means_no_subscribers(site, tmp_path):
+    (tmp_path / "subs.yaml").write_text("subscribers: null\n", encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {subscribers_file: subs.yaml}\n", encoding="utf-8")
+    assert load_settings(config, site_dir=site.root).subscribers == []
+
+
+def test_an_empty_jekyll_lang_means_no_language(site, tmp_path):
+    site.config('lang: ""\nurl: https://example.org\n')
+    assert load_settings(None, site_dir=site.root).site.language is None
+
+
+def test_jekyll_text_settings_read_as_jekyll_prints_them(site, tmp_path):
+    site.config(
+        "title: |\n  两行\n  标题\nlang: zh_CN\ndescription: 2022\n"
+        "baseurl: /blog/\nurl: https://example.org\n"
+    )
+    settings = load_settings(None, site_dir=site.root)
+    assert (settings.site.title, settings.site.language, settings.site.description) == (
+        "两行 标题",
+        "zh-CN",
+        "2022",
+    )
+    assert settings.site.root == "https://example.org/blog/"
+
+
 def test_a_section_with_every_key_commented_out_is_empty(site, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text("site:\n  # url: https://x.org\nfeeds:\n  categories:\n    # a: {title: A}\n")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from feeds.errors import AddressError
+from feeds.newsletter.state import unusable_state
 
 Status = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
 STATUSES: tuple[Status, ...] = ("pending", "active", "unsubscribed", "bounced", "complained")
@@ -224,9 +225,13 @@ class SubscriberStore:
             db = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(SCHEMA)
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                raise unusable_state(self.path, exc) from None
             self._local.db = db
             with self._lock:
                 self._connections.append(db)
