@@ -681,7 +681,8 @@ def read_yaml_mapping_or_list(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError("file not found", where=str(path))
     try:
-        return yamlsafe.load(path.read_text(encoding="utf-8"), fast=False) or []
+        text = path.read_text(encoding="utf-8")
+        return yamlsafe.load(text, fast=False, bad_dates_as_text=False) or []
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
     except ValueError as exc:  # an impossible date such as 2022-13-45
@@ -703,7 +704,7 @@ def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file that must hold a mapping (or be empty)."""
     try:
-        data = yamlsafe.load(path.read_text(encoding="utf-8"), fast=False)
+        data = yamlsafe.load(path.read_text(encoding="utf-8"), fast=False, bad_dates_as_text=False)
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", where=str(path)) from None
     except yaml.YAMLError as exc:

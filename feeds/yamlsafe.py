@@ -48,27 +48,36 @@ def construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
         value = yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
         if isinstance(value, datetime) and value.tzinfo is not None:
             value.astimezone(UTC)  # raises OverflowError at the edges of year 1 and 9999
-    except (ValueError, OverflowError):
-        return loader.construct_scalar(node)
+    except (ValueError, OverflowError) as exc:
+        if loader.bad_dates_as_text:
+            return loader.construct_scalar(node)
+        raise ValueError(str(exc)) from None
     return value
 
 
 class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """libyaml's parser: for the front matter of 100,000 posts."""
 
+    bad_dates_as_text = True
+
 
 class _ClearLoader(yaml.SafeLoader):
     """PyYAML's own parser: slower, and clearer about where a syntax error is."""
+
+    bad_dates_as_text = True
 
 
 for _loader in (_FastLoader, _ClearLoader):
     _loader.add_constructor("tag:yaml.org,2002:timestamp", construct_timestamp)
 
 
-def load(text: str, *, fast: bool = True) -> Any:
+def load(text: str, *, fast: bool = True, bad_dates_as_text: bool = True) -> Any:
     """The one document in ``text``; yaml.YAMLError (TooManyAliases, RecursiveAlias included)
-    when it is not usable. ``fast=False`` for files read once, such as config.yaml."""
+    when it is not usable. ``fast=False`` for files read once, such as config.yaml;
+    ``bad_dates_as_text=False`` makes a timestamp that names no instant a ValueError
+    (config files report it as an error; a post keeps it as text)."""
     loader = (_FastLoader if fast else _ClearLoader)(text)
+    loader.bad_dates_as_text = bad_dates_as_text
     try:
         node = loader.get_single_node()
         if node is None:

@@ -48,6 +48,8 @@ def test_anchors_and_merge_keys_as_people_write_them_still_load():
 )
 def test_timestamps_that_name_no_instant_stay_text(text):
     assert yamlsafe.load(f"date: {text}") == {"date": text}
+    with pytest.raises(ValueError):
+        yamlsafe.load(f"date: {text}", bad_dates_as_text=False)
 
 
 def test_real_timestamps_are_still_dates():
