@@ -306,6 +306,29 @@ def schedule(
     run(scheduling.serve, settings, args)
 
 
+@main.command()
+@config_option
+@click.option("--host", metavar="HOST", help="Address to listen on. Overrides web.host.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), metavar="PORT", help="Port. Overrides web.port."
+)
+def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
+    """Serve the readers' pages: subscribe, confirm, preferences, one-click unsubscribe.
+
+    Runs until SIGTERM or Ctrl-C; requests in flight finish first. The signing
+    key comes from the environment variable named by web.secret_env.
+
+    \b
+    Example:
+      FEEDS_SECRET=... feeds serve --port 8080
+    """
+    from feeds.config import load_settings
+    from feeds.web.server import serve as serve_web
+
+    settings = run(load_settings, config_path)
+    run(serve_web, settings, host=host, port=port, announce=lambda line: click.echo(line, err=True))
+
+
 @main.group()
 def subscribers() -> None:
     """List, add, remove, import and export the digest's subscribers.

@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     field_validator,
 )
@@ -382,6 +383,11 @@ class WebOptions(_Strict):
     port: int = Field(8080, ge=1, le=65535)
     confirm_ttl: Duration = timedelta(hours=72)
     confirm_interval: Duration = timedelta(hours=24)
+    # Only the web service reads these.
+    subscribe_limit: int = Field(10, ge=1)
+    subscribe_window: Duration = timedelta(hours=1)
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    max_body: int = Field(256 * 1024, ge=4096)
 
 
 class BounceOptions(_Strict):

@@ -292,6 +292,100 @@ def tls_smtp_server(tmp_path):
     controller.stop()
 
 
+# --- a real `feeds serve` process -----------------------------------------------------------------
+
+WEB_SECRET = "test-signing-key"
+WEB_CATEGORIES = {"kejiribao": "科技日报", "emnews": "东财滚动新闻", "宏观": None, "A&B": None}
+
+
+class WebServer:
+    """``feeds serve`` in a child process on 127.0.0.1, with a small site and its own state."""
+
+    def __init__(self, root: Path, smtp_port: int, web_extra: str = ""):
+        self.root = root
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.origin}/newsletter"
+        self.state_dir = root / "state"
+        self.log = root / "serve.log"
+        site = SiteMaker(root / "site")
+        for number, category in enumerate(WEB_CATEGORIES):
+            site.post(
+                f"2022-05-24-post-{number}.md", title=f"文章{number}", categories=f"'{category}'"
+            )
+        titles = "".join(
+            f"    {name}: {{title: {title}}}\n" for name, title in WEB_CATEGORIES.items() if title
+        )
+        self.config = root / "config.yaml"
+        self.config.write_text(
+            "site_dir: site\nstate_dir: state\n"
+            f"feeds:\n  categories:\n{titles}"
+            'digest:\n  from: "金融消息 <digest@example.org>"\n  transport: smtp\n'
+            f"  smtp: {{host: 127.0.0.1, port: {smtp_port}, security: none, retries: 0}}\n"
+            f"web:\n  url: {self.url}\n{web_extra}",
+            encoding="utf-8",
+        )
+        self.process = None
+
+    def start(self, env: dict | None = None):
+        import os
+
+        environment = {**os.environ, "FEEDS_SECRET": WEB_SECRET, **(env or {})}
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                feeds_args("serve", "--config", self.config, "--port", self.port),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+            )
+        self.wait_until_up()
+        return self
+
+    def wait_until_up(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"feeds serve exited: {self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.origin}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"feeds serve did not come up: {self.log.read_text()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def module_smtp():
+    """An SMTP server shared by the tests of one module (one web server per module)."""
+    from aiosmtpd.controller import Controller
+
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory, module_smtp):
+    """One ``feeds serve`` for a whole test module; tests use addresses of their own."""
+    server = WebServer(
+        tmp_path_factory.mktemp("web"), module_smtp.port, "  subscribe_limit: 10000\n"
+    ).start()
+    server.smtp = module_smtp
+    yield server
+    server.stop()
+
+
 # A `feeds schedule` child process, for the scheduler's and the watcher's tests.
 
 

@@ -19,7 +19,7 @@ def today_in_shanghai() -> str:
     return datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
 
 
-COMMANDS = [[], ["build"], ["digest"], ["schedule"], ["init"], ["check"]]
+COMMANDS = [[], ["build"], ["digest"], ["schedule"], ["init"], ["check"], ["serve"]]
 
 
 def run_feeds(*args: str, cwd=None) -> subprocess.CompletedProcess:

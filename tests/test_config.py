@@ -292,3 +292,24 @@ def test_max_post_bytes_must_be_a_real_size(site, tmp_path):
         f"{tmp_path / 'config.yaml'}: max_post_bytes: "
         "Input should be greater than or equal to 1000 (got 999)"
     ]
+
+
+def test_web_service_keys_limits_proxies_and_body_cap(site, tmp_path, make_settings):
+    settings = make_settings(
+        site.root,
+        "web:\n  url: https://example.org/n\n  subscribe_limit: 3\n  subscribe_window: 10m\n"
+        "  trusted_proxies: [127.0.0.1, 10.0.0.0/8]\n  max_body: 65536\n",
+    )
+    web = settings.web
+    assert (web.subscribe_limit, web.subscribe_window.total_seconds(), web.max_body) == (
+        3,
+        600,
+        65536,
+    )
+    assert [str(n) for n in web.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8"]
+    lines = problems(
+        tmp_path, "web:\n  url: https://example.org\n  trusted_proxies: [nginx]\n", site.root
+    )
+    assert lines == [
+        f"{tmp_path / 'config.yaml'}: web.trusted_proxies.0: value is not a valid IPv4 or IPv6 network (got 'nginx')"
+    ]

@@ -146,7 +146,13 @@ def email_key(email: str) -> str:
 
 
 def email_hash(email: str) -> str:
-    return hashlib.sha256(email_key(email).encode("utf-8")).hexdigest()
+    return key_hash(email_key(email))
+
+
+def key_hash(key: str) -> str:
+    """The suppression key of a stored ``email_key``: no second validation of an address
+    the store already normalised (one-click unsubscribes come in bursts)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def truncate_ip(ip: str | None) -> str | None:
@@ -458,11 +464,12 @@ class SubscriberStore:
     ) -> Subscriber | None:
         with self._transaction() as db:
             row = db.execute(
-                "SELECT email, status, categories FROM subscribers WHERE id = ?", (subscriber_id,)
+                "SELECT email_key, status, categories FROM subscribers WHERE id = ?",
+                (subscriber_id,),
             ).fetchone()
             if row is None:
                 return None
-            email, current, categories = row
+            key, current, categories = row
             if current != status:
                 db.execute(
                     "UPDATE subscribers SET status = ?, unsubscribed_at = ?, requested_at = NULL, "
@@ -474,7 +481,7 @@ class SubscriberStore:
                 "INSERT INTO suppressions VALUES (?,?,?,?) ON CONFLICT(email_hash) DO UPDATE "
                 "SET reason = excluded.reason, at = excluded.at, source = excluded.source "
                 "WHERE suppressions.reason = 'unsubscribed' AND excluded.reason != 'unsubscribed'",
-                (email_hash(email), status, now.isoformat(), origin.source),
+                (key_hash(key), status, now.isoformat(), origin.source),
             )
         return self.get(subscriber_id)
 
