@@ -138,3 +138,9 @@ def test_an_entry_the_xml_writer_refuses_is_left_out_with_a_warning_and_the_rest
         "_posts/bad.md: left out of the feeds: All strings must be XML compatible: "
         "Unicode or ASCII, no NULL bytes or control characters"
     ] * 2
+
+
+def test_a_category_name_too_long_for_a_file_name_still_gets_a_folder():
+    assert len(safe_slug("a" * 300)) == 255
+    assert len(safe_slug("Ab " * 200)) <= 255
+    assert safe_slug("a" * 300) != safe_slug("a" * 301)

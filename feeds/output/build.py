@@ -45,7 +45,14 @@ from feeds.output.publish import (
     stage_stale_feeds,
 )
 from feeds.output.registry import Registry, adopt
-from feeds.site.collect import BadPost, gather, read_batch, read_body, scan
+from feeds.site.collect import (
+    DEFAULT_MAX_POST_BYTES,
+    BadPost,
+    gather,
+    read_batch,
+    read_body,
+    scan,
+)
 from feeds.site.post import Post, PostProblem, timestamp_us
 
 if TYPE_CHECKING:
@@ -391,11 +398,16 @@ def drop_duplicate_urls(posts: list[Post]) -> tuple[list[Post], list[PostProblem
     return list(seen.values()), problems
 
 
-def render_post(post: Post, summary_length: int, problems: list[PostProblem]) -> Rendered:
+def render_post(
+    post: Post,
+    summary_length: int,
+    problems: list[PostProblem],
+    max_bytes: int = DEFAULT_MAX_POST_BYTES,
+) -> Rendered:
     from feeds.site.render import render_body
 
     try:
-        body = read_body(post)
+        body = read_body(post, max_bytes)
     except BadPost as exc:  # the file changed or vanished since it was read
         body = ""
         problems.append(PostProblem(post.source, f"content left out: {exc}", False))

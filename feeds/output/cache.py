@@ -6,7 +6,7 @@ file or one that does not decode counts as absent, so a stale or broken cache
 can only cost time, never change output or stop a build.
 
 - ``posts/NN.msgpack``: what each post file gave when it was last read, keyed
-  by its path, size and mtime. A file whose stamp is unchanged is not read again.
+  by its path, size, mtime and ctime. A file whose stamp is unchanged is not read again.
 - ``urls/NN.msgpack``: which post file holds each URL, for incremental builds.
 - ``scan.msgpack`` and ``groups.msgpack``: the last build's stamps of every post
   file and each feed's newest posts, for the next build to start from.
@@ -43,7 +43,7 @@ from feeds.site.post import Post
 log = logging.getLogger(__name__)
 
 FORMAT = 2
-Stamp = tuple[int, int]  # (size, mtime_ns)
+Stamp = tuple[int, ...]  # (size, mtime_ns, ctime_ns)
 
 
 def cache_key(*parts: Any) -> str:
@@ -199,11 +199,8 @@ class FeedIndex:
 
     def save(self, cache_dir: Path) -> None:
         scan = self.scan
-        _save(
-            cache_dir / "scan.msgpack",
-            self.key,
-            (scan.root, scan.names, scan.sizes.tobytes(), scan.mtimes.tobytes()),
-        )
+        columns = [column.tobytes() for column in scan[2:]]  # the arrays: sizes, times
+        _save(cache_dir / "scan.msgpack", self.key, (scan.root, scan.names, *columns))
         _save(cache_dir / "groups.msgpack", self.key, self.groups)
         _save(
             cache_dir / "feeds.msgpack",
@@ -222,10 +219,10 @@ def decode_shard(value: Any) -> dict[str, Any]:
 
 
 def decode_scan(value: Any) -> Scan:
-    root, names, sizes, mtimes = value
-    scan = Scan(str(root), list(names), array("q", sizes), array("q", mtimes))
-    if not len(scan.names) == len(scan.sizes) == len(scan.mtimes) or not all(
-        isinstance(name, str) for name in scan.names
+    root, names, *columns = value
+    scan = Scan(str(root), list(names), *(array("q", column) for column in columns))
+    if any(len(column) != len(scan.names) for column in scan[2:]) or not all(
+        type(name) is str for name in scan.names
     ):
         raise ValueError("columns of different lengths")
     return scan

@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 
 MARKER = "writing"  # in state_dir while a build replaces files in the output
 
-# A post's HTML and summary for the feeds; its problems go to the list.
-RenderPost = Callable[[Post, int, list[PostProblem]], "Rendered"]
+# A post's HTML and summary for the feeds (summary length, the list its problems go to,
+# the largest post file to read).
+RenderPost = Callable[[Post, int, list[PostProblem], int], "Rendered"]
 
 
 def output_name(spec: FeedSpec, kind: str) -> str:
@@ -141,7 +142,9 @@ def render_feeds(
         for spec in specs:
             for post in spec.entries:
                 if post.url not in rendered:
-                    rendered[post.url] = render(post, settings.feeds.summary_length, problems)
+                    rendered[post.url] = render(
+                        post, settings.feeds.summary_length, problems, settings.site.max_post_bytes
+                    )
         for spec in specs:
             for kind in settings.feeds.formats:
                 relative = output_name(spec, kind)
