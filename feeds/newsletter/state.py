@@ -16,6 +16,7 @@ delivered or its attempts or age run out (then ``failed``).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,7 +105,12 @@ class Digest:
 
 
 class State:
-    """The SQLite state database of one state directory."""
+    """The SQLite state database of one state directory.
+
+    Each thread gets its own connection (parallel SMTP connections mark their
+    recipients from their own threads); WAL lets them read while one writes,
+    and ``BEGIN IMMEDIATE`` makes the writers take turns.
+    """
 
     def __init__(self, state_dir: Path):
         self.path = state_dir / "state.sqlite3"
@@ -114,17 +120,37 @@ class State:
             raise StateError(
                 f"cannot create the state folder: {exc}", where=str(state_dir)
             ) from None
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
-            # which exactly-once needs; FULL would add an fsync per recipient, for power loss only.
-            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
             self._add_missing_columns()
         except sqlite3.DatabaseError as exc:
-            self.db.close()
+            self.close()
             raise self.unusable(exc) from None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
+                # which exactly-once needs; FULL would add an fsync per recipient, for power loss
+                # only. It is a setting of each connection, so every thread's sets it.
+                db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                raise self.unusable(exc) from None
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
 
     def unusable(self, exc: sqlite3.DatabaseError) -> StateError:
         return unusable_state(self.path, exc)
@@ -136,17 +162,22 @@ class State:
             self.db.execute("ALTER TABLE recipients ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
+            yield db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        db.execute("COMMIT")
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
