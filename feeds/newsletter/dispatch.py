@@ -48,6 +48,7 @@ from feeds.newsletter.digest import (
     unsubscribe_link,
     variant_key,
 )
+from feeds.newsletter.parts import Assembler, whole
 from feeds.newsletter.state import Digest, Recipient, State, Variant
 from feeds.newsletter.subscribers import SubscriberStore
 from feeds.output.build import current_posts, render_post
@@ -91,6 +92,7 @@ class Plan:
     variants: dict[str, Variant]
     recipients: list[Recipient]
     skipped: int
+    parts: dict[str, str]  # what the variants are assembled from
 
 
 def candidate_posts(settings: Settings, state: State, now: datetime, since: datetime | None):
@@ -142,7 +144,7 @@ def make_plan(
     subscribers = [s for s in readers if only is None or s.email.lower() == only.lower()]
     if only is not None and not subscribers:
         raise ConfigError(f"--to {only}: not an active subscriber")
-    variants: dict[str, Variant] = {}
+    wanted: dict[str, list[str]] = {}
     recipients: list[Recipient] = []
     skipped = 0
     for subscriber in subscribers:
@@ -151,20 +153,21 @@ def make_plan(
             skipped += 1
             continue
         name = variant_key(list(once_each(categories, by_category)))
-        if name not in variants:
-            variants[name] = composer.render(categories, by_category, day)
+        wanted.setdefault(name, categories)
         recipients.append(
             Recipient(
                 subscriber.email, subscriber.name, name, message_id(key, subscriber.email, domain)
             )
         )
+    assembler = Assembler(composer)
     return Plan(
         key=key,
         window=window,
         posts=[(post.url, post.date) for post in posts],
-        variants=variants,
+        variants=assembler.render_all(wanted, by_category, day),
         recipients=recipients,
         skipped=skipped,
+        parts=assembler.parts,
     )
 
 
@@ -181,7 +184,7 @@ def preview(
     try:
         if to:
             plan = make_plan(settings, state, now=now, since=since, only=to, key="preview")
-            variants = list(plan.variants.values())
+            variants = [whole(variant, plan.parts) for variant in plan.variants.values()]
             html = variants[0].html if variants else "<p>Nothing new for this subscriber.</p>"
             count = len(plan.posts)
         else:
@@ -274,6 +277,7 @@ def send_digest(
                         posts=plan.posts,
                         variants=list(plan.variants.values()),
                         recipients=plan.recipients,
+                        parts=plan.parts,
                     )
             else:
                 report.resumed = True
@@ -385,6 +389,7 @@ class _Delivery:
         self.clock, self.should_stop = clock, should_stop
         self.pending = iter(pending)
         self.variants = state.variants(digest)
+        self.parts = state.parts(digest)
         self.listed = configured(settings)
         self.links_for = link_maker(settings)
         self.store = SubscriberStore(settings.state_dir)
@@ -429,7 +434,7 @@ class _Delivery:
         links = self.links_for(subscriber) if self.links_for else None
         message = build_message(
             settings,
-            self.variants[recipient.variant],
+            whole(self.variants[recipient.variant], self.parts),
             email=recipient.email,
             name=recipient.name,
             message_id=recipient.message_id,

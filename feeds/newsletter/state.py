@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS recipients (
     PRIMARY KEY (digest_id, email)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS parts (
+    digest_id INTEGER NOT NULL REFERENCES digests(id),
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (digest_id, key)
+);
 """
 
 
@@ -85,6 +91,7 @@ class Variant:
     html: str
     text: str
     items: int
+    layout: str | None = None  # how to assemble html and text from the digest's parts instead
 
 
 @dataclass(frozen=True)
@@ -156,10 +163,13 @@ class State:
         return unusable_state(self.path, exc)
 
     def _add_missing_columns(self) -> None:
-        """Databases made before recipients could be deferred lack the attempts column."""
+        """Older databases lack recipients' attempts and variants' layout (whole HTML then)."""
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(recipients)")}
         if "attempts" not in columns:
             self.db.execute("ALTER TABLE recipients ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(variants)")}
+        if "layout" not in columns:
+            self.db.execute("ALTER TABLE variants ADD COLUMN layout TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -215,6 +225,7 @@ class State:
         posts: list[tuple[str, datetime]],
         variants: list[Variant],
         recipients: list[Recipient],
+        parts: dict[str, str] | None = None,
     ) -> Digest:
         """Record a whole digest before the first message leaves."""
         with self.transaction() as db:
@@ -232,8 +243,16 @@ class State:
                 [(digest_id, url, date.isoformat()) for url, date in posts],
             )
             db.executemany(
-                "INSERT INTO variants VALUES (?,?,?,?,?,?)",
-                [(digest_id, v.key, v.subject, v.html, v.text, v.items) for v in variants],
+                "INSERT INTO variants (digest_id, variant, subject, html, text, items, layout) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [
+                    (digest_id, v.key, v.subject, v.html, v.text, v.items, v.layout)
+                    for v in variants
+                ],
+            )
+            db.executemany(
+                "INSERT INTO parts VALUES (?,?,?)",
+                [(digest_id, key, body) for key, body in (parts or {}).items()],
             )
             db.executemany(
                 "INSERT INTO recipients (digest_id, email, name, variant, message_id) "
@@ -244,10 +263,15 @@ class State:
 
     def variants(self, digest: Digest) -> dict[str, Variant]:
         rows = self.db.execute(
-            "SELECT variant, subject, html, text, items FROM variants WHERE digest_id = ?",
+            "SELECT variant, subject, html, text, items, layout FROM variants WHERE digest_id = ?",
             (digest.id,),
         )
         return {row[0]: Variant(*row) for row in rows}
+
+    def parts(self, digest: Digest) -> dict[str, str]:
+        """The inlined sections and frames the digest's variants are assembled from."""
+        rows = self.db.execute("SELECT key, body FROM parts WHERE digest_id = ?", (digest.id,))
+        return dict(rows.fetchall())
 
     def pending(self, digest: Digest) -> list[Recipient]:
         rows = self.db.execute(
