@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
 )
 
+from feeds import yamlsafe
 from feeds.errors import ConfigError
 from feeds.site.permalink import check_permalink
 
@@ -402,6 +403,7 @@ class ConfigFile(_Strict):
     site_dir: Path | None = None
     output: Path | None = None
     state_dir: Path | None = None
+    max_post_bytes: int = Field(10_000_000, ge=1_000)
     site: SiteOptions = Field(default_factory=SiteOptions)
     feeds: FeedOptions = Field(default_factory=FeedOptions)
     digest: DigestOptions = Field(default_factory=DigestOptions)
@@ -428,6 +430,7 @@ class Site:
     author: str | None
     permalink: str
     description: str | None
+    max_post_bytes: int = 10_000_000  # a post file larger than this is skipped unread
 
     @property
     def root(self) -> str:
@@ -568,7 +571,10 @@ def settings_from(
     if check_folders:
         problems += folder_problems(paths, where, output_given=output is not None)
     try:
-        site = resolve_site(paths.site_dir, raw.site, where or "config.yaml")
+        site = replace(
+            resolve_site(paths.site_dir, raw.site, where or "config.yaml"),
+            max_post_bytes=raw.max_post_bytes,
+        )
     except ConfigError as exc:
         problems += str(exc).splitlines()
     subscribers = list(raw.digest.subscribers)
@@ -682,7 +688,8 @@ def read_yaml_mapping_or_list(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError("file not found", where=str(path))
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        text = path.read_text(encoding="utf-8")
+        return yamlsafe.load(text, fast=False, bad_dates_as_text=False) or []
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
     except ValueError as exc:  # an impossible date such as 2022-13-45
@@ -704,7 +711,7 @@ def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file that must hold a mapping (or be empty)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlsafe.load(path.read_text(encoding="utf-8"), fast=False, bad_dates_as_text=False)
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", where=str(path)) from None
     except yaml.YAMLError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from lxml import etree
 
 from feeds.config import load_settings
@@ -452,3 +455,24 @@ def service(tmp_path, site):
         if created.process and created.process.poll() is None:
             created.process.kill()
             created.process.wait()
+
+
+# --- hypothesis profiles -------------------------------------------------------------------------
+# CI runs a few hundred examples in all; HYPOTHESIS_PROFILE=long runs fifty times as many.
+# Each property asks for ``examples(n)``: n in CI, scaled up by the long profile.
+
+_SCALE = {"ci": 1, "long": 50}
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+for _name in _SCALE:
+    hypothesis_settings.register_profile(
+        _name,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        print_blob=True,
+    )
+hypothesis_settings.load_profile(PROFILE if PROFILE in _SCALE else "ci")
+
+
+def examples(count: int) -> int:
+    """How many examples a property runs under the current profile."""
+    return count * _SCALE.get(PROFILE, 1)

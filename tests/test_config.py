@@ -8,6 +8,7 @@ import pytest
 
 from feeds.config import load_settings
 from feeds.errors import ConfigError
+from tests.test_yamlsafe import LAUGHS
 
 
 def problems(tmp_path: Path, config: str | None, site_dir: Path) -> list[str]:
@@ -274,6 +275,23 @@ def test_web_secrets_come_from_the_environment_current_first(site, make_settings
     monkeypatch.setenv("FEEDS_SECRET", "new")
     monkeypatch.setenv("FEEDS_OLD", "old1, old2,")
     assert web_secrets(settings) == ["new", "old1", "old2"]
+
+
+def test_a_billion_laughs_in_jekyll_config_is_one_config_error(site, tmp_path):
+    site.config(f"url: https://example.org\n{LAUGHS}title: *i\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, site_dir=site.root)
+    assert str(caught.value) == (
+        f"{site.root / '_config.yml'}: line 6: not valid YAML: "
+        "its aliases (*name) expand to more than 10,000 values"
+    )
+
+
+def test_max_post_bytes_must_be_a_real_size(site, tmp_path):
+    assert problems(tmp_path, "max_post_bytes: 999\n", site.root) == [
+        f"{tmp_path / 'config.yaml'}: max_post_bytes: "
+        "Input should be greater than or equal to 1000 (got 999)"
+    ]
 
 
 def test_web_service_keys_limits_proxies_and_body_cap(site, tmp_path, make_settings):

@@ -93,3 +93,9 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         write_if_changed(tmp_path, "atom.xml", b"new")
     assert (tmp_path / "atom.xml").read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["atom.xml"]
+
+
+def test_a_category_name_too_long_for_a_file_name_still_gets_a_folder():
+    assert len(safe_slug("a" * 300)) == 255
+    assert len(safe_slug("Ab " * 200)) <= 255
+    assert safe_slug("a" * 300) != safe_slug("a" * 301)

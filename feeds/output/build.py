@@ -38,7 +38,14 @@ from feeds.output.cache import (
 from feeds.output.feedwriter import FILE_NAMES, FeedSpec, write_if_changed
 from feeds.output.parallel import map_batches, workers
 from feeds.output.plan import Groups, feed_specs, newest_groups, place
-from feeds.site.collect import BadPost, gather, read_batch, read_body, scan
+from feeds.site.collect import (
+    DEFAULT_MAX_POST_BYTES,
+    BadPost,
+    gather,
+    read_batch,
+    read_body,
+    scan,
+)
 from feeds.site.post import Post, PostProblem, timestamp_us
 
 if TYPE_CHECKING:
@@ -426,7 +433,9 @@ def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str
     for spec in specs:
         for post in spec.entries:
             if post.url not in rendered:
-                rendered[post.url] = render_post(post, settings.feeds.summary_length, problems)
+                rendered[post.url] = render_post(
+                    post, settings.feeds.summary_length, problems, settings.site.max_post_bytes
+                )
     results = []
     for spec in specs:
         for kind in settings.feeds.formats:
@@ -441,11 +450,16 @@ def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str
     return results
 
 
-def render_post(post: Post, summary_length: int, problems: list[PostProblem]) -> Rendered:
+def render_post(
+    post: Post,
+    summary_length: int,
+    problems: list[PostProblem],
+    max_bytes: int = DEFAULT_MAX_POST_BYTES,
+) -> Rendered:
     from feeds.site.render import render_body
 
     try:
-        body = read_body(post)
+        body = read_body(post, max_bytes)
     except BadPost as exc:  # the file changed or vanished since it was read
         body = ""
         problems.append(PostProblem(post.source, f"content left out: {exc}", False))
