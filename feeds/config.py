@@ -263,6 +263,7 @@ class SmtpOptions(_Strict):
     retries: int = Field(3, ge=0, le=20)
     backoff: float = Field(2.0, ge=0, le=3600, allow_inf_nan=False)
     rate_limit: float = Field(0, ge=0, le=10_000, allow_inf_nan=False)
+    connections: int = Field(4, ge=1, le=64)
 
     @field_validator("host")
     @classmethod
