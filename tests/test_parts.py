@@ -16,7 +16,7 @@ from feeds.newsletter.digest import (
     variant_key,
 )
 from feeds.newsletter.dispatch import candidate_posts, to_items
-from feeds.newsletter.parts import Assembler, Layout, whole
+from feeds.newsletter.parts import Assembler, Layout, Measures, whole
 from feeds.newsletter.state import State
 from tests.conftest import NOW, ROOT
 from tests.test_dispatch import digest_config, news_site
@@ -176,3 +176,47 @@ def test_a_layout_survives_being_stored_as_text():
         "<p>今日 &amp; &lt;要闻&gt;</p><i>1</i><i>2</i>",
         "今日 & <要闻>",
     )
+
+
+def reference_once_each(categories, by_category):
+    """The definition: each story under the first of the reader's categories that has it."""
+    seen, result = set(), {}
+    for category in categories:
+        members = [item for item in by_category[category] if item.post.url not in seen]
+        seen.update(item.post.url for item in members)
+        if members:
+            result[category] = members
+    return result
+
+
+def test_once_each_with_the_overlap_index_keeps_each_story_once_as_defined(site, make_settings):
+    settings = make_settings(generated_site(site).root, digest_config())
+    by_category = plan_inputs(settings)
+    rng = random.Random(3)
+    names = sorted(by_category)
+    for _ in range(200):
+        chosen = sorted(rng.sample(names, rng.randint(1, len(names))))
+        assert once_each(chosen, by_category) == reference_once_each(chosen, by_category)
+
+
+@pytest.mark.parametrize(
+    ("frame", "value"),
+    [
+        ("<p>%%feeds-subject%%</p><!--feeds-slot--><!--feeds-slot--><b>%%feeds-count%%</b>", "5"),
+        ("<p>%%feeds-subject%%</p><!--feeds-slot--><!--feeds-slot-->", "涨 5%"),  # % in a value
+        ("<p>%%feeds-subject%%feeds-count%%</p><!--feeds-slot--><!--feeds-slot-->", "x"),
+        ("<p>%%feeds-subject%%%%feeds-count%%</p><!--feeds-slot--><!--feeds-slot-->", ""),
+        ("<p>%%feeds-sub<!--feeds-slot-->ject%%<!--feeds-slot-->", "y"),  # a marker made later
+        ("<p>%</p><!--feeds-slot-->%feeds-count%%<!--feeds-slot-->", "%"),
+    ],
+)
+def test_a_digest_measured_from_its_parts_has_the_size_of_the_assembled_digest(frame, value):
+    fills = (("subject", f"今日 & <要闻> {value}"), ("count", value), ("preheader", value))
+    layout = Layout("H1", "T1", (("h1", "t1"), ("h2", "t2")), fills)
+    parts = {
+        "H1": frame,
+        "T1": "%%feeds-count%% 篇%%feeds-slot%%%%feeds-slot%%\n%%feeds-preheader%%",
+    }
+    parts |= {"h1": "<i>%%feeds-count%%</i>", "h2": "<i>2 &amp; 二</i>", "t1": "一\n", "t2": "%"}
+    html, text = layout.assemble(parts)
+    assert layout.size(Measures(parts)) == len(html.encode()) + len(text.encode())

@@ -46,7 +46,8 @@ _TITLE_NOISE = re.compile(r"[\s。．.!！?？…]+$")
 
 
 class Reader(Protocol):
-    def wants(self, category: str) -> bool: ...
+    @property
+    def categories(self) -> tuple[str, ...] | None: ...  # None = all
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,15 @@ def variant_key(categories: Sequence[str]) -> str:
 
 
 def categories_with_news(subscriber: Reader, by_category: dict[str, list[Item]]) -> list[str]:
-    return sorted(name for name in by_category if by_category[name] and subscriber.wants(name))
+    """The reader's categories that have news, sorted.
+
+    A reader who chose a few categories is looked up by those few, not by
+    every category of the day: 100,000 readers times 2,000 categories is
+    too many questions.
+    """
+    chosen = subscriber.categories
+    names = by_category if chosen is None else {name for name in chosen if name in by_category}
+    return sorted(name for name in names if by_category[name])
 
 
 def group_by_category(items: list[Item]) -> dict[str, list[Item]]:
@@ -128,13 +137,40 @@ def group_by_category(items: list[Item]) -> dict[str, list[Item]]:
     return groups
 
 
-def once_each(categories: list[str], by_category: dict[str, list[Item]]) -> dict[str, list[Item]]:
-    """Each story once in one digest: under the first of the reader's categories that has it."""
+def overlaps(by_category: dict[str, list[Item]]) -> dict[str, frozenset[str]]:
+    """For each category, the posts of it that are in another category too.
+
+    Only those can be dropped by ``once_each``; a category sharing none with
+    the reader's earlier ones keeps its list as it is, without a copy.
+    """
+    homes: dict[str, int] = {}
+    for members in by_category.values():
+        for url in {item.post.url for item in members}:
+            homes[url] = homes.get(url, 0) + 1
+    return {
+        category: frozenset(url for url in {i.post.url for i in members} if homes[url] > 1)
+        for category, members in by_category.items()
+    }
+
+
+def once_each(
+    categories: list[str],
+    by_category: dict[str, list[Item]],
+    shared: dict[str, frozenset[str]] | None = None,
+) -> dict[str, list[Item]]:
+    """Each story once in one digest: under the first of the reader's categories that has it.
+
+    ``shared`` is ``overlaps(by_category)``, made once for many readers.
+    """
+    if shared is None:
+        shared = overlaps(by_category)
     seen: set[str] = set()
     result: dict[str, list[Item]] = {}
     for category in categories:
-        members = [item for item in by_category[category] if item.post.url not in seen]
-        seen.update(item.post.url for item in members)
+        members = by_category[category]
+        if not seen.isdisjoint(shared[category]):
+            members = [item for item in members if item.post.url not in seen]
+        seen.update(shared[category])
         if members:
             result[category] = members
     return result

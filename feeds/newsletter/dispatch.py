@@ -42,6 +42,7 @@ from feeds.newsletter.digest import (
     group_by_category,
     message_id,
     once_each,
+    overlaps,
     personalize,
     source_link,
     unique_stories,
@@ -147,12 +148,13 @@ def make_plan(
     wanted: dict[str, list[str]] = {}
     recipients: list[Recipient] = []
     skipped = 0
+    shared = overlaps(by_category)
     for subscriber in subscribers:
         categories = categories_with_news(subscriber, by_category)
         if not categories and not settings.digest.send_empty:
             skipped += 1
             continue
-        name = variant_key(list(once_each(categories, by_category)))
+        name = variant_key(list(once_each(categories, by_category, shared)))
         wanted.setdefault(name, categories)
         recipients.append(
             Recipient(

@@ -40,11 +40,15 @@ from jinja2 import nodes
 
 from feeds.errors import TemplateError
 from feeds.newsletter.digest import (
+    PREFERENCES_MARK,
+    RECIPIENT_MARK,
+    UNSUBSCRIBE_MARK,
     Composer,
     Item,
     headlines,
     inline_css,
     once_each,
+    overlaps,
 )
 from feeds.newsletter.state import Variant
 
@@ -160,6 +164,36 @@ class Layout:
             tuple((n, v) for n, v in fills),
         )
 
+    def size(self, measures: Measures) -> int:
+        """The UTF-8 bytes of ``assemble``'s HTML and text, from the parts' cached measures.
+
+        Exactly ``assemble``'s figure; where a value or a part could make a new
+        marker while filling (see ``Measures``), it assembles instead.
+        """
+        if any("%" in value for _, value in self.fills):
+            html, text = self.assemble(measures.parts)
+            return len(html.encode("utf-8")) + len(text.encode("utf-8"))
+        keys = [self.html_frame, self.text_frame, *(key for pair in self.sections for key in pair)]
+        sizes = [measures.of(key) for key in keys]
+        if any(size is None for size in sizes):  # a part whose edges could join a marker
+            html, text = self.assemble(measures.parts)
+            return len(html.encode("utf-8")) + len(text.encode("utf-8"))
+        total = sum(size[0] for size in sizes) - (  # type: ignore[index]
+            len(self.sections) * (len(SLOT["html"]) + len(SLOT["txt"]))
+        )
+        html_count = [0] * len(FILLED)
+        text_count = [0] * len(FILLED)
+        for index, size in enumerate(sizes):
+            into = html_count if index % 2 == 0 else text_count  # html frame, then pairs
+            for n, count in enumerate(size[1]):  # type: ignore[index]
+                into[n] += count
+        for name, value in self.fills:
+            n = FILLED.index(name)
+            mark = len(MARKS[name])
+            total += html_count[n] * (len(escape_text(value).encode("utf-8")) - mark)
+            total += text_count[n] * (len(value.encode("utf-8")) - mark)
+        return total
+
     def assemble(self, parts: dict[str, str]) -> tuple[str, str]:
         """The digest's HTML and text, with the per-recipient markers still in place."""
         html = _put(parts[self.html_frame], SLOT["html"], [parts[h] for h, _ in self.sections])
@@ -168,6 +202,39 @@ class Layout:
             html = html.replace(MARKS[name], escape_text(value))
             text = text.replace(MARKS[name], value)
         return html, text
+
+
+PERSONAL = (RECIPIENT_MARK, UNSUBSCRIBE_MARK, PREFERENCES_MARK)  # filled at sending time
+_EDGE = max(len(mark) for mark in (*MARKS.values(), *PERSONAL))
+_ANY_MARK = re.compile("|".join(re.escape(mark) for mark in (*MARKS.values(), *PERSONAL)))
+_SLOTS = re.compile(f"{re.escape(SLOT['html'])}|{re.escape(SLOT['txt'])}")
+_NEAR_MARK = re.compile(f"%.{{0,{_EDGE}}}\x00|\x00.{{0,{_EDGE}}}%", re.S)
+
+
+class Measures:
+    """Each part's UTF-8 size and how often it holds each digest value's marker, cached.
+
+    Measuring a digest from these costs a few additions; assembling it, the
+    bytes of the whole digest. The sum is exact when no new marker can form
+    while values are filled in: no ``%`` in the values, and none in a part
+    near a marker (its own or a recipient's), a slot or its ends. A part
+    with one there has no measure (None): digests using it are assembled.
+    """
+
+    def __init__(self, parts: dict[str, str]):
+        self.parts = parts
+        self.cache: dict[str, tuple[int, tuple[int, ...]] | None] = {}
+
+    def of(self, key: str) -> tuple[int, tuple[int, ...]] | None:
+        if key not in self.cache:
+            text = self.parts[key]
+            stripped = "\x00" + _ANY_MARK.sub("\x00", _SLOTS.sub("\x00", text)) + "\x00"
+            if _NEAR_MARK.search(stripped):
+                self.cache[key] = None
+            else:
+                counts = tuple(text.count(MARKS[name]) for name in FILLED)
+                self.cache[key] = (len(text.encode("utf-8")), counts)
+        return self.cache[key]
 
 
 def _put(frame: str, slot: str, sections: list[str]) -> str:
@@ -200,6 +267,8 @@ class Assembler:
         self.frames: dict[int, tuple[str, str]] = {}
         self.sections: dict[tuple, tuple[str, str]] = {}
         self.waiting: list[tuple[str, str]] = []  # (html key, html before inlining)
+        self.measures = Measures(self.parts)
+        self.subjects: dict[int, str] = {}
         env = composer.env
         self.reason = "asked to" if whole else why_whole(env, "digest.html")
         self.reason = self.reason or why_whole(env, "digest.txt")
@@ -230,38 +299,36 @@ class Assembler:
         self, wanted: dict[str, list[str]], by_category: dict[str, list[Item]], day: str
     ) -> dict[str, Variant]:
         digest = self.composer.settings.digest
+        shared = overlaps(by_category)
         limits = dict.fromkeys(wanted, digest.max_items)
-        variants: dict[str, Variant] = {}
+        drafts: dict[str, tuple[Layout, str, int]] = {}
         todo = list(wanted)
         while todo:
             for name in todo:
-                variants[name] = self._draft(name, wanted[name], by_category, day, limits[name])
+                selected = once_each(wanted[name], by_category, shared)
+                drafts[name] = self._draft(selected, day, limits[name])
             self._inline_waiting(day)
             todo = [
                 name
                 for name in todo
-                if limits[name] > 1 and self._size(variants[name]) > digest.max_bytes
+                if limits[name] > 1 and drafts[name][0].size(self.measures) > digest.max_bytes
             ]
             for name in todo:
                 limits[name] = max(1, int(limits[name] * 0.8))  # shrink until not clipped
-        return variants
-
-    def _size(self, variant: Variant) -> int:
-        html, text = Layout.loads(variant.layout or "").assemble(self.parts)
-        return len(html.encode("utf-8")) + len(text.encode("utf-8"))
+        return {
+            name: Variant(name, subject, "", "", count, layout=layout.dumps())
+            for name, (layout, subject, count) in drafts.items()
+        }
 
     def _draft(
-        self,
-        name: str,
-        categories: list[str],
-        by_category: dict[str, list[Item]],
-        day: str,
-        limit: int,
-    ) -> Variant:
+        self, by_category: dict[str, list[Item]], day: str, limit: int
+    ) -> tuple[Layout, str, int]:
+        """One digest's layout, subject and item count, from its reader's own selection."""
         composer = self.composer
-        by_category = once_each(categories, by_category)
         count = sum(len(members) for members in by_category.values())
-        subject = composer.subject(day, count)
+        if count not in self.subjects:  # the subject depends on the day and the count only
+            self.subjects[count] = composer.subject(day, count)
+        subject = self.subjects[count]
         chosen = composer.shown(list(by_category), by_category, limit)
         keys = tuple(self._section(category, m, shown, day) for category, m, shown in chosen)
         html_frame, text_frame = self._frame(len(chosen), day)
@@ -272,8 +339,7 @@ class Assembler:
             ("preheader", headlines([shown[0].post.title for _, _, shown in chosen if shown])),
             ("categories_label", "、".join(titles) or "全部"),
         )
-        layout = Layout(html_frame, text_frame, keys, fills)
-        return Variant(name, subject, "", "", count, layout=layout.dumps())
+        return Layout(html_frame, text_frame, keys, fills), subject, count
 
     def _context(self, day: str, **values) -> dict:
         marks = {name: MARKS[name] for name in FILLED}
