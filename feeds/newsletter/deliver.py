@@ -46,9 +46,22 @@ class PermanentFailure(Exception):
 
 
 class Transport(Protocol):
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None: ...
+    def send(self, message: EmailMessage | bytes, sender: str, recipient: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+def flattened(message: EmailMessage | bytes) -> bytes:
+    """The bytes that go out; a digest comes already flattened (feeds.newsletter.wire)."""
+    return message if isinstance(message, bytes) else message.as_bytes(policy=MAIL)
+
+
+def message_id_of(message: EmailMessage | bytes) -> str:
+    if not isinstance(message, bytes):
+        return str(message["Message-ID"])
+    head = message.split(b"\r\n\r\n", 1)[0]
+    found = re.search(rb"^Message-ID:[ \t]*(.*(?:\r\n[ \t].*)*)", head, re.M | re.I)
+    return " ".join(found.group(1).decode("ascii", "replace").split()) if found else ""
 
 
 class Outbox:
@@ -63,13 +76,13 @@ class Outbox:
         for sub in ("tmp", "new", "cur"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
-        name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:32] + ".feeds"
+    def send(self, message: EmailMessage | bytes, sender: str, recipient: str) -> None:
+        name = hashlib.sha256(message_id_of(message).encode()).hexdigest()[:32] + ".feeds"
         if (self.folder / "new" / name).exists() or any((self.folder / "cur").glob(name + "*")):
             return
         temporary = self.folder / "tmp" / name
         with open(temporary, "wb") as stream:
-            stream.write(message.as_bytes(policy=MAIL))
+            stream.write(flattened(message))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, self.folder / "new" / name)
@@ -240,7 +253,7 @@ class Smtp:
                 ) from None
         return connection
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def send(self, message: EmailMessage | bytes, sender: str, recipient: str) -> None:
         attempts = self.options.retries + 1
         for attempt in range(1, attempts + 1):
             self.pace.wait()
@@ -256,12 +269,12 @@ class Smtp:
                 log.warning("%s: %s; retry %d in %.1fs", recipient, exc, attempt, delay)
                 self.sleep(delay)
 
-    def _send_once(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    def _send_once(self, message: EmailMessage | bytes, sender: str, recipient: str) -> None:
         where = f"{self.options.host}:{self.options.port}"
         try:
             if self.connection is None:
                 self.connection = self.connect()
-            data = message.as_bytes(policy=MAIL)  # flattened once, not again by smtplib
+            data = flattened(message)  # flattened once, not again by smtplib
             options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
             self.connection.restart_deadline()
             self.connection.sendmail(sender, [recipient], data, mail_options=options)

@@ -37,7 +37,6 @@ from feeds.newsletter.deliver import (
 from feeds.newsletter.digest import (
     Composer,
     Item,
-    build_message,
     categories_with_news,
     group_by_category,
     message_id,
@@ -52,6 +51,7 @@ from feeds.newsletter.digest import (
 from feeds.newsletter.parts import Assembler, whole
 from feeds.newsletter.state import Digest, Recipient, State, Variant
 from feeds.newsletter.subscribers import SubscriberStore
+from feeds.newsletter.wire import Wire
 from feeds.output.build import current_posts, render_post
 
 log = logging.getLogger(__name__)
@@ -395,6 +395,7 @@ class _Delivery:
         self.listed = configured(settings)
         self.links_for = link_maker(settings)
         self.store = SubscriberStore(settings.state_dir)
+        self.wire = Wire(settings, digest.created_at)
         self.lock = threading.Lock()  # guards the list and the report
         self.halt = threading.Event()
         self.crashed: BaseException | None = None
@@ -434,8 +435,7 @@ class _Delivery:
             state.mark(digest, recipient.email, "dropped", self.clock())
             return
         links = self.links_for(subscriber) if self.links_for else None
-        message = build_message(
-            settings,
+        message = self.wire.message(
             whole(self.variants[recipient.variant], self.parts),
             email=recipient.email,
             name=recipient.name,

@@ -1,0 +1,111 @@
+"""Digest messages as bytes without the email package are the bytes the email package makes."""
+
+from __future__ import annotations
+
+import email
+from email.policy import compat32
+
+import pytest
+
+from feeds.newsletter.audience import Links
+from feeds.newsletter.digest import build_message
+from feeds.newsletter.mailpolicy import MAIL
+from feeds.newsletter.state import Variant
+from feeds.newsletter.wire import Wire, boundary_for
+from tests.conftest import NOW
+from tests.test_dispatch import digest_config, news_site
+
+LONG_TOKEN = "eyJzIjo0MiwicCI6InVuc3Vic2NyaWJlIn0." + "Zk9" * 60
+RECIPIENTS = [
+    ("reader@example.com", None),
+    ("reader@example.com", "Ann Reader"),
+    ("zhang@example.com", "张三"),
+    ("x@example.com", 'Doe, "Jr." <boss>'),
+    ("y@example.com", "名字很长的读者" * 12),
+    (
+        "a-very-long-local-part-of-sixty-four-characters-exactly-abcdefgh@"
+        "sub.domain.of.a.rather.long.host.name.example.com",
+        "Long Address",
+    ),
+    ("tab@example.com", "Ünïcödé\tname"),
+    ("用户@example.com", "非 ASCII 地址"),  # left to build_message, same boundary
+]
+BODIES = [
+    ("今日要闻\n%%feeds-recipient%%\n退订：%%feeds-unsubscribe%%\n", "<p>今日</p>"),
+    ("plain ascii text\nline two  \n", "<p>short</p>\n"),
+    ("x" * 200 + "\n%%feeds-unsubscribe%%\n", '<p style="a:b">' + "y=z " * 60 + "</p>  \n\n"),
+    (
+        "ascii " * 30 + "\n" * 12 + "中" * 5,
+        '<a href="%%feeds-unsubscribe%%">%%feeds-recipient%%</a> ' * 8 + "\t\n" + "é" * 100,
+    ),
+    ("", "<p>" + "=" * 300 + " \n.\n" + "金融" * 200 + "</p>"),
+]
+
+
+def both(settings, variant, email_address, name, links):
+    message_id = f"<digest.test.{abs(hash(email_address)) % 997}@example.org>"
+    fast = Wire(settings, NOW).message(
+        variant, email=email_address, name=name, message_id=message_id, date=NOW, links=links
+    )
+    reference = build_message(
+        settings,
+        variant,
+        email=email_address,
+        name=name,
+        message_id=message_id,
+        date=NOW,
+        links=links,
+    )
+    reference.set_boundary(boundary_for(message_id))
+    return fast, reference.as_bytes(policy=MAIL)
+
+
+@pytest.mark.parametrize("web", [False, True])
+@pytest.mark.parametrize("body", range(len(BODIES)))
+def test_fast_messages_are_byte_for_byte_the_email_packages(site, make_settings, web, body):
+    config = digest_config()
+    if web:
+        config = config.replace(
+            "digest:\n", "web:\n  url: https://news.example.org/feeds\ndigest:\n"
+        )
+    settings = make_settings(news_site(site).root, config)
+    text, html = BODIES[body]
+    variant = Variant("v", "金融消息 每日摘要 2026-11-28（3 篇）" * (1 + body), html, text, 3)
+    for address, name in RECIPIENTS:
+        links = None
+        if web:
+            links = Links(
+                f"https://news.example.org/feeds/unsubscribe/{LONG_TOKEN}{len(address)}",
+                f"https://news.example.org/feeds/preferences/{LONG_TOKEN}",
+                "bounce+1@example.org",
+            )
+        fast, reference = both(settings, variant, address, name, links)
+        assert fast == reference, (address, name)
+
+
+def test_fast_messages_keep_list_unsubscribe_unencoded_and_lines_short(site, make_settings):
+    config = digest_config().replace(
+        "digest:\n", "web:\n  url: https://news.example.org/feeds\ndigest:\n"
+    )
+    settings = make_settings(news_site(site).root, config)
+    variant = Variant("v", "摘要", "<p>%%feeds-unsubscribe%%</p>", "退订 %%feeds-unsubscribe%%", 1)
+    links = Links(f"https://news.example.org/feeds/unsubscribe/{LONG_TOKEN}", "", "b@example.org")
+    raw = Wire(settings, NOW).message(
+        variant, email="a@example.com", name="读者", message_id="<m@x>", date=NOW, links=links
+    )
+    parsed = email.message_from_bytes(raw, policy=compat32)
+    assert (
+        parsed["List-Unsubscribe"]
+        .replace("\r\n ", " ")
+        .startswith(f"<https://news.example.org/feeds/unsubscribe/{LONG_TOKEN}>")
+    )
+    assert parsed["To"] == "=?utf-8?b?6K+76ICF?= <a@example.com>"
+    lines = raw.split(b"\r\n")
+    assert b"\n" not in raw.replace(b"\r\n", b"") and max(len(line) for line in lines) <= 998
+
+
+def test_the_four_encodings_the_email_package_picks_are_all_compared():
+    from feeds.newsletter.wire import Encoder
+
+    seen = {Encoder().encode(text)[0] for pair in BODIES for text in pair}
+    assert seen == {"7bit", "8bit", "quoted-printable", "base64"}
