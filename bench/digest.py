@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import statistics
@@ -41,6 +42,7 @@ from feeds.config import load_settings  # noqa: E402
 from feeds.newsletter import dispatch  # noqa: E402
 from feeds.newsletter import parts as parts_module  # noqa: E402
 from feeds.newsletter.subscribers import Origin, SubscriberStore  # noqa: E402
+from feeds.newsletter.wire import Wire  # noqa: E402
 
 NOW = datetime(2022, 3, 3, 0, 0, tzinfo=UTC)  # the corpus below spans 2022-03-02
 SIZES = {  # posts, categories, subscribers, fewest and most categories a reader picks
@@ -155,6 +157,53 @@ def deliver_once(work: Path, site: Path, people: list, port: int, connections: i
     return report.sent / seconds
 
 
+def sink_ceiling(
+    work: Path, site: Path, people: list, port: int, connections: int
+) -> tuple[float, int]:
+    """Messages/s the sink takes when nothing is built: one real digest message, sent again.
+
+    The same bytes over the same number of smtplib connections, so this is
+    what the sink (and the client's sockets) allow on this machine, the
+    ceiling for ``deliver_once``.
+    """
+    import smtplib
+    import threading
+
+    state = work / "state-ceiling"
+    shutil.rmtree(state, ignore_errors=True)
+    seed_store(state, people[:50])
+    config = work / "config-ceiling.yaml"
+    config.write_text(config_text(state, port, 1), encoding="utf-8")
+    settings = load_settings(config, site_dir=site)
+    store = dispatch.State(settings.state_dir)
+    plan = dispatch.make_plan(settings, store, now=NOW)
+    store.close()
+    recipient = plan.recipients[0]
+    variant = parts_module.whole(plan.variants[recipient.variant], plan.parts)
+    data = Wire(settings, NOW).message(
+        variant, email=recipient.email, name=None, message_id=recipient.message_id, date=NOW
+    )
+    left = iter(range(len(people)))
+    lock = threading.Lock()
+
+    def send_all() -> None:
+        client = smtplib.SMTP("127.0.0.1", port)
+        while True:
+            with lock:
+                if next(left, None) is None:
+                    break
+            client.sendmail("digest@example.com", [recipient.email], data)
+        client.quit()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=send_all) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(people) / (time.perf_counter() - started), len(data)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="issue")
@@ -181,6 +230,7 @@ def main() -> None:
         seeded = work / "seeded"
         seconds = seed_store(seeded, everyone)
         print(f"{posts:,} posts, {categories:,} categories, {subscribers:,} subscribers")
+        print(f"load average at the start (1, 5, 15 min): {os.getloadavg()}")
         print(f"| seeding the store (add_many, one transaction) | {seconds:.1f} s |")
         plans = []
         for run in range(args.runs):
@@ -210,6 +260,15 @@ def main() -> None:
                 f"| messages/s, {connections} connection(s), {args.delay * 1000:.0f} ms sink, "
                 f"{len(sample):,} messages | {statistics.median(rates):.0f} |"
             )
+            ceilings = [
+                sink_ceiling(work, site, sample, port, connections) for _ in range(args.runs)
+            ]
+            print(
+                f"| the sink's ceiling, {connections} connection(s): one prebuilt "
+                f"{ceilings[0][1]:,}-byte message resent | "
+                f"{statistics.median(c[0] for c in ceilings):.0f} |"
+            )
+        print(f"| load average at the end (1, 5, 15 min) | {os.getloadavg()} |")
     finally:
         server.terminate()
         server.wait()
