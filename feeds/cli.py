@@ -111,7 +111,7 @@ def build(
         print_warnings([str(p) for p in report.problems], verbose=verbose)
         seconds = time.perf_counter() - started
         click.echo(
-            f"{report.posts} posts read, {report.skipped} skipped, {report.written} feeds written, "
+            f"{report.posts} posts read, {report.skipped} skipped, {report.written} files written, "
             f"{report.unchanged} unchanged in {seconds:.2f}s"
         )
     if strict and report.problems:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from feeds.errors import ConfigError
@@ -150,25 +151,59 @@ class SiteOptions(_Strict):
         return value
 
 
-class CategoryOptions(_Strict):
+def parse_hub_url(value: str) -> str:
+    """A WebSub hub: an absolute http(s) URL, kept exactly as written (hubs differ on slashes)."""
+    parse_site_url(value)
+    return str(value).strip()
+
+
+HubURL = Annotated[str, AfterValidator(parse_hub_url)]
+MIB = 1024 * 1024
+
+
+class WindowOptions(_Strict):
+    """How many entries a feed holds; each key of a category's overrides may be left out."""
+
+    limit: int | None = Field(None, ge=1, le=10_000)
+    window: Duration | None = None
+    max_entries: int | None = Field(None, ge=1, le=100_000)
+    max_bytes: int | None = Field(None, ge=10_000)
+
+
+class CategoryOptions(WindowOptions):
     title: str | None = None
 
 
 class FeedOptions(_Strict):
     limit: int = Field(20, ge=1, le=10_000)
-    formats: list[Literal["atom", "rss"]] = Field(
-        default_factory=lambda: ["atom", "rss"], min_length=1
+    window: Duration = timedelta(hours=3)
+    max_entries: int = Field(1000, ge=1, le=100_000)
+    max_bytes: int = Field(MIB, ge=10_000)
+    formats: list[Literal["atom", "rss", "json"]] = Field(
+        default_factory=lambda: ["atom", "rss", "json"], min_length=1
     )
     tags: bool = False
     categories: dict[str, CategoryOptions] = Field(default_factory=dict)
     summary_length: int = Field(140, ge=20, le=5_000)
     category_page: str | None = None
     url: SiteURL | None = None
+    hubs: list[HubURL] = Field(default_factory=list)
+    pages: bool = True
 
-    @field_validator("formats")
+    @field_validator("formats", "hubs")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FeedOptions:
+        for name, own in [(None, self), *self.categories.items()]:
+            limit = own.limit or self.limit
+            most = own.max_entries or self.max_entries
+            if limit > most:
+                where = "" if name is None else f"categories.{name}."
+                raise ValueError(f"{where}limit ({limit}) is more than max_entries ({most})")
+        return self
 
     @field_validator("category_page")
     @classmethod
@@ -280,6 +315,15 @@ class ConfigFile(_Strict):
     schedule: ScheduleOptions = Field(default_factory=ScheduleOptions)
 
 
+class Window(NamedTuple):
+    """What one feed holds: every post of ``span`` back from its newest, within the bounds."""
+
+    limit: int  # at least this many entries, however old
+    span: timedelta
+    max_entries: int
+    max_bytes: int  # no file of the feed grows past this
+
+
 @dataclass(frozen=True)
 class Site:
     """The site as feeds see it: _config.yml with config.yaml's overrides applied."""
@@ -327,6 +371,17 @@ class Settings:
     def display_name(self, category: str) -> str:
         configured = self.feeds.categories.get(category)
         return configured.title if configured and configured.title else category
+
+    def window(self, category: str | None = None) -> Window:
+        """A feed's window: the category's overrides over the ``feeds`` defaults."""
+        feeds = self.feeds
+        own = feeds.categories.get(category) if category is not None else None
+
+        def pick(key: str):
+            value = getattr(own, key) if own is not None else None
+            return getattr(feeds, key) if value is None else value
+
+        return Window(pick("limit"), pick("window"), pick("max_entries"), pick("max_bytes"))
 
     @property
     def digest(self) -> DigestOptions:

@@ -14,12 +14,16 @@ from feeds.output.build import build
 from tests.conftest import NOW
 
 
+def output_files(out: Path) -> list[Path]:
+    return sorted(p for p in out.rglob("*") if p.is_file())
+
+
 def files(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.xml"))}
+    return {str(p.relative_to(out)): p.read_bytes() for p in output_files(out)}
 
 
 def mtimes(out: Path) -> dict[str, int]:
-    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in sorted(out.rglob("*.xml"))}
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in output_files(out)}
 
 
 @pytest.fixture
@@ -99,6 +103,8 @@ def test_an_edited_post_is_read_again_and_only_its_feeds_are_rewritten(news, tmp
     assert report.reparsed == 1
     assert sorted(name for name in after if after[name] != before[name]) == [
         "category/emnews/atom.xml",
+        "category/emnews/feed.json",
+        "category/emnews/index.html",
         "category/emnews/rss.xml",
     ]
 
@@ -123,7 +129,11 @@ def test_a_changed_feed_setting_rewrites_only_what_it_changes_and_reads_no_post(
     assert report.reparsed == 0
     assert sorted(name for name in after if after[name] != before[name]) == [
         "category/kejiribao/atom.xml",
+        "category/kejiribao/feed.json",
+        "category/kejiribao/index.html",
         "category/kejiribao/rss.xml",
+        "feeds.opml",  # the display name is listed in both
+        "index.html",
     ]
     assert files(renamed.output) == cold_output(news, tmp_path, config)
 

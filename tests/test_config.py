@@ -24,7 +24,7 @@ def problems(tmp_path: Path, config: str | None, site_dir: Path) -> list[str]:
 def test_every_config_problem_is_reported_on_its_own_line(site, tmp_path):
     lines = problems(
         tmp_path,
-        "sitedir: x\nfeeds:\n  limit: 0\n  formats: [atom, json]\n"
+        "sitedir: x\nfeeds:\n  limit: 0\n  formats: [atom, xml]\n"
         "site:\n  url: finews.withounder.com\n  timezone: Mars/Base\n",
         site.root,
     )
@@ -34,7 +34,7 @@ def test_every_config_problem_is_reported_on_its_own_line(site, tmp_path):
         f"{config}: site.timezone: unknown time zone 'Mars/Base' "
         "(use an IANA name such as Asia/Shanghai)",
         f"{config}: feeds.limit: Input should be greater than or equal to 1 (got 0)",
-        f"{config}: feeds.formats.1: Input should be 'atom' or 'rss' (got 'json')",
+        f"{config}: feeds.formats.1: Input should be 'atom', 'rss' or 'json' (got 'xml')",
         f"{config}: sitedir: unknown key",
     ]
 
@@ -105,7 +105,7 @@ def test_no_config_at_all_works_with_defaults(site, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     settings = load_settings(None, site_dir=site.root)
     assert settings.config_path is None
-    assert settings.feeds.limit == 20 and settings.feeds.formats == ["atom", "rss"]
+    assert settings.feeds.limit == 20 and settings.feeds.formats == ["atom", "rss", "json"]
     assert settings.site.url == "https://example.org"
 
 

@@ -17,15 +17,17 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from feeds.config import Settings
 from feeds.errors import ConfigError, StrictError
 from feeds.locking import exclusive_lock
+from feeds.output.bytecap import describe, fit
 from feeds.output.cache import (
     SHARDS,
     FeedIndex,
@@ -35,9 +37,13 @@ from feeds.output.cache import (
     file_stamp,
     shard_of,
 )
-from feeds.output.feedwriter import FILE_NAMES, FeedSpec, write_if_changed
+from feeds.output.feedwriter import FILE_NAMES, FeedSpec, feed_url, write_if_changed
+from feeds.output.opml import FILE_NAME as OPML_FILE
+from feeds.output.opml import Outline, opml_document
+from feeds.output.pages import PAGE, check_templates, folder_page, index_page, page_name
 from feeds.output.parallel import map_batches, workers
 from feeds.output.plan import Groups, feed_specs, newest_groups, place
+from feeds.output.websub import PENDING, announce
 from feeds.site.collect import BadPost, gather, read_batch, read_body, scan
 from feeds.site.post import Post, PostProblem, timestamp_us
 
@@ -48,6 +54,7 @@ log = logging.getLogger(__name__)
 
 # Told how many post files are to be read, it returns what to call as each batch is read.
 Track = Callable[[int], Callable[[int], None]]
+SITE_FILE = "site"  # the signature recorded for the OPML list and the index page
 
 
 @dataclass
@@ -117,7 +124,10 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     scanned = scan(settings.posts_dir)
     feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
     if nothing_changed(settings, feeds_index, scanned, now):
-        return report_unchanged(feeds_index)
+        report = report_unchanged(feeds_index)
+        announce_changes(settings, [], report)
+        return report
+    check_templates(settings)
     stamps = scanned.stamps()
     indexes = Indexes(settings, cache_dir)
     mode = "incremental"
@@ -138,18 +148,18 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
         raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
 
     specs = feed_specs(settings, update.groups)
-    write_stale_feeds(settings, specs, stamps, feeds_index, report, pool)
+    changed = write_stale_feeds(settings, specs, stamps, feeds_index, report, pool)
+    write_site_files(settings, specs, feeds_index, report)
     feeds_index.summary = {
         "next_release": update.next_release,
         "report": (update.posts, update.skipped, update.excluded, tuple(update.problems)),
-        "outputs": sorted(
-            output_name(spec, kind) for spec in specs for kind in settings.feeds.formats
-        ),
+        "outputs": sorted(feeds_index.outputs),
     }
     feeds_index.scan = scanned
     feeds_index.groups = update.groups
     indexes.save()
     feeds_index.save(cache_dir)
+    announce_changes(settings, changed, report)
     return report
 
 
@@ -371,35 +381,87 @@ def drop_duplicate_urls(posts: list[Post]) -> tuple[list[Post], list[PostProblem
     return list(seen.values()), problems
 
 
-def write_stale_feeds(settings, specs, stamps, feeds_index, report, pool) -> None:
-    """Generate and write the feeds whose inputs changed; record every feed file's stamp."""
+def write_stale_feeds(settings, specs, stamps, feeds_index, report, pool) -> list[str]:
+    """Generate and write the feeds whose inputs changed; record every output file's stamp.
+
+    Returns the feed files whose bytes changed, for the hubs.
+    """
     signatures = {spec.folder: feed_signature(spec, stamps, feeds_index.key) for spec in specs}
     stale = [spec for spec in specs if not outputs_current(settings, feeds_index, spec, signatures)]
     writer = partial(write_feeds, settings)
-    for _relative, written, problems in map_batches(writer, stale, pool, batch=25, min_items=200):
+    changed = []
+    for relative, written, problems in map_batches(writer, stale, pool, batch=25, min_items=200):
         report.written += written
         report.unchanged += not written
         report.problems.extend(PostProblem._make(problem) for problem in problems)
-    report.unchanged += (len(specs) - len(stale)) * len(settings.feeds.formats)
+        if written and not relative.endswith(PAGE):
+            changed.append(relative)
+    report.unchanged += sum(
+        len(output_names(settings, spec)) for spec in specs if spec not in stale
+    )
     outputs = {}
     stale_folders = {spec.folder for spec in stale}
     for spec in specs:
-        for kind in settings.feeds.formats:
-            relative = output_name(spec, kind)
+        for relative in output_names(settings, spec):
             if spec.folder not in stale_folders:  # checked just now by outputs_current
                 outputs[relative] = feeds_index.outputs[relative]
             elif stamp := file_stamp(settings.output / relative):
                 outputs[relative] = (signatures[spec.folder], *stamp)
     feeds_index.outputs = outputs
+    return changed
+
+
+def write_site_files(settings: Settings, specs: list[FeedSpec], feeds_index, report) -> None:
+    """The OPML list and the index page: cheap, so made afresh by every build that writes."""
+    files = {OPML_FILE: opml_list(settings, specs)}
+    if settings.feeds.pages:
+        files[PAGE] = index_page(settings, specs)
+    for relative, data in files.items():
+        written = write_if_changed(settings.output, relative, data)
+        report.written += written
+        report.unchanged += not written
+        if stamp := file_stamp(settings.output / relative):
+            feeds_index.outputs[relative] = (SITE_FILE, *stamp)
+
+
+def opml_list(settings: Settings, specs: list[FeedSpec]) -> bytes:
+    kind = "atom" if "atom" in settings.feeds.formats else settings.feeds.formats[0]
+    outlines = {
+        spec.folder: Outline(
+            spec.name, feed_url(settings.feeds_url, spec.folder, kind), spec.alternate
+        )
+        for spec in specs
+        if spec.folder == "" or spec.folder.startswith("category/")
+    }
+    return opml_document(
+        f"{settings.site.title} · feeds", outlines.pop("", None), list(outlines.values())
+    )
+
+
+def announce_changes(settings: Settings, changed: list[str], report: BuildReport) -> None:
+    """Tell the hubs (and retry what earlier builds could not tell them); never fails the build."""
+    if not settings.feeds.hubs and not (settings.state_dir / PENDING).exists():
+        return
+    urls = [f"{settings.feeds_url}/{quote(relative)}" for relative in changed]
+    for hub, problem in announce(settings.feeds.hubs, urls, settings.state_dir):
+        report.problems.append(PostProblem(hub, problem, False))
 
 
 def output_name(spec: FeedSpec, kind: str) -> str:
     return f"{spec.folder}/{FILE_NAMES[kind]}" if spec.folder else FILE_NAMES[kind]
 
 
+def output_names(settings: Settings, spec: FeedSpec) -> list[str]:
+    """The files of one feed folder: a document per format, and the folder's page."""
+    names = [output_name(spec, kind) for kind in settings.feeds.formats]
+    if settings.feeds.pages and spec.folder:
+        names.append(page_name(spec.folder))
+    return names
+
+
 def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
     """Everything a feed is made of: settings, title, and each entry with its file's stamp."""
-    parts = [key, spec.folder, spec.title, spec.alternate]
+    parts = [key, spec.folder, spec.title, spec.name, spec.alternate]
     # A post is a function of its file and the site settings (part of ``key``),
     # so its source and the file's stamp stand for all of it.
     parts += [f"{post.source}\0{stamps.get(post.source)}" for post in spec.entries]
@@ -408,8 +470,8 @@ def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
 
 def outputs_current(settings, feeds_index, spec, signatures) -> bool:
     return all(
-        output_intact(settings, feeds_index, output_name(spec, kind), signatures[spec.folder])
-        for kind in settings.feeds.formats
+        output_intact(settings, feeds_index, relative, signatures[spec.folder])
+        for relative in output_names(settings, spec)
     )
 
 
@@ -427,13 +489,24 @@ def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str
         for post in spec.entries:
             if post.url not in rendered:
                 rendered[post.url] = render_post(post, settings.feeds.summary_length, problems)
+    make = partial(
+        feed_document, site=settings.site, base_url=settings.feeds_url, hubs=settings.feeds.hubs
+    )
     results = []
     for spec in specs:
-        for kind in settings.feeds.formats:
-            relative = output_name(spec, kind)
-            data = feed_document(
-                spec, kind, site=settings.site, base_url=settings.feeds_url, rendered=rendered
+        documents, cut = fit(spec, settings.feeds.formats, make, rendered)
+        if cut is not None:
+            where = spec.folder or "the site-wide feed"
+            problems.append(
+                PostProblem(where, describe(cut, len(spec.entries), spec.max_bytes), False)
             )
+            spec = replace(spec, entries=spec.entries[: cut.kept])
+        for kind, data in documents.items():
+            relative = output_name(spec, kind)
+            results.append((relative, write_if_changed(settings.output, relative, data), ()))
+        if settings.feeds.pages and spec.folder:
+            data = folder_page(settings, spec, rendered)
+            relative = page_name(spec.folder)
             results.append((relative, write_if_changed(settings.output, relative, data), ()))
     if results and problems:
         relative, written, _ = results[-1]

@@ -30,7 +30,7 @@ from typing import Any
 
 from feeds import __version__
 
-FORMAT = 1
+FORMAT = 2  # 2: titles are stripped of HTML when read
 Stamp = tuple[int, int]  # (size, mtime_ns)
 
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from feeds import __version__
 from feeds.config import Site
 from feeds.errors import FeedsError
+from feeds.output.jsonfeed import json_feed_document
 from feeds.site.post import Post
 from feeds.site.render import xml_safe
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from feeds.site.render import Rendered
 
 _PLAIN_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml"}
+FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 def safe_slug(name: str) -> str:
@@ -68,6 +70,8 @@ class FeedSpec:
     title: str
     alternate: str  # the HTML page this feed mirrors
     entries: Sequence[Post]
+    name: str = ""  # the display name of its category or tag, for pages and lists
+    max_bytes: int = 0  # no file of the feed may be larger; 0 for no cap
 
 
 def feed_url(base_url: str, folder: str, kind: str) -> str:
@@ -82,18 +86,32 @@ def feed_document(
     site: Site,
     base_url: str,
     rendered: Mapping[str, Rendered],
+    hubs: Sequence[str] = (),
 ) -> bytes:
-    """The bytes of one Atom or RSS document. Same input, same bytes."""
+    """The bytes of one Atom, RSS or JSON Feed document. Same input, same bytes."""
     from feedgen.feed import FeedGenerator
 
+    self_url = feed_url(base_url, spec.folder, kind)
+    if kind == "json":
+        return json_feed_document(
+            title=spec.title,
+            home_page_url=spec.alternate,
+            feed_url=self_url,
+            site=site,
+            hubs=hubs,
+            entries=spec.entries,
+            rendered=rendered,
+        )
     generator = FeedGenerator()
     if kind == "rss":  # RSS's own <author> must be an email address; readers know dc:creator
         generator.load_extension("dc", atom=False, rss=True)
-    self_url = feed_url(base_url, spec.folder, kind)
     generator.id(feed_url(base_url, spec.folder, "atom"))
     generator.title(xml_safe(spec.title))
     generator.description(xml_safe(site.description or spec.title))
     generator.link(href=self_url, rel="self")
+    if kind == "atom":
+        for hub in hubs:
+            generator.link(href=hub, rel="hub")
     generator.link(
         href=spec.alternate, rel="alternate"
     )  # last: feedgen's RSS <link> is the last one
@@ -110,7 +128,22 @@ def feed_document(
         add_entry(generator, post, rendered[post.url], dublin_core=kind == "rss")
     if kind == "atom":
         return generator.atom_str(pretty=True, encoding="UTF-8")
-    return generator.rss_str(pretty=True, encoding="UTF-8")
+    return with_rss_hubs(generator.rss_str(pretty=True, encoding="UTF-8"), hubs)
+
+
+def with_rss_hubs(document: bytes, hubs: Sequence[str]) -> bytes:
+    """Add ``<atom:link rel="hub">`` after the RSS self link; feedgen writes only the self link."""
+    if not hubs:
+        return document
+    from lxml import etree
+
+    root = etree.fromstring(document, etree.XMLParser(remove_blank_text=True))
+    channel = root.find("channel")
+    anchor = channel.find(f"{{{ATOM_NS}}}link[@rel='self']")
+    for hub in reversed(hubs):
+        link = etree.Element(f"{{{ATOM_NS}}}link", href=hub, rel="hub")
+        anchor.addnext(link)
+    return etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True)
 
 
 def add_entry(

@@ -58,7 +58,11 @@ def place(groups: Groups, post: Post, limit: int, tags: bool) -> None:
 def feed_specs(settings: Settings, groups: Groups) -> list[FeedSpec]:
     """The site-wide feed, then one per category, then one per tag, each in name order."""
     site = settings.site
-    specs = [FeedSpec("", site.title, site.root, groups[SITE])] if groups.get(SITE) else []
+    specs = (
+        [FeedSpec("", site.title, site.root, groups[SITE], site.title, settings.feeds.max_bytes)]
+        if groups.get(SITE)
+        else []
+    )
     names: dict[str, list[str]] = {"category": [], "tag": []}
     for group in groups:
         if group != SITE:
@@ -80,6 +84,8 @@ def feed_specs(settings: Settings, groups: Groups) -> list[FeedSpec]:
                     f"{site.title} · {title}",
                     page or site.root,
                     groups[group_name(kind, name)],
+                    title,
+                    settings.window(name if kind == "category" else None).max_bytes,
                 )
             )
     return specs

@@ -28,6 +28,7 @@ from frontmatter.default_handlers import YAMLHandler
 from feeds.config import Site, parse_author
 from feeds.site.permalink import MARKDOWN_EXTENSIONS, PostFacts, template_for, url_path
 from feeds.site.post import Post, PostProblem, timestamp_us
+from feeds.site.render import strip_html
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +347,7 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
     moment = resolve_date(data, name_date, site.timezone, warnings)
     url_moment = jekyll_url_date(data.get("date"), moment)
     slug = str(data["slug"]) if data.get("slug") not in (None, "") else name_slug.rstrip(".")
-    title = clean_line(str(data.get("title") or ""))
+    title = clean_line(strip_html(str(data.get("title") or "")))
     if not title:
         title = titleize(slug)
         warnings.append(f"no title; using {title!r} from the file name, as Jekyll does")
