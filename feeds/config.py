@@ -293,6 +293,8 @@ class ScheduleOptions(_Strict):
     misfire_grace: Duration = timedelta(hours=6)
     build: bool = True
     digest: bool = True
+    watch: bool = True
+    watch_settle: Duration = timedelta(seconds=1)
 
     @field_validator("digest_cron")
     @classmethod

@@ -31,6 +31,7 @@ from feeds.config import Settings, format_duration, load_settings
 from feeds.cron import parse_cron
 from feeds.errors import FeedsError
 from feeds.locking import exclusive_lock
+from feeds.watch import start_watcher
 
 log = logging.getLogger("feeds.schedule")
 
@@ -247,7 +248,22 @@ def serve(settings: Settings, args: tuple) -> None:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         scheduler.resume()
+        watcher = watch_posts_if_asked(settings, args)
         while not stopping.wait(1):
             pass
         scheduler.shutdown(wait=True)
+        if watcher is not None:
+            watcher.join()
         log.info("stopped")
+
+
+def watch_posts_if_asked(settings: Settings, args: tuple) -> threading.Thread | None:
+    """Build whenever `_posts/` settles after a change, beside the interval sweep."""
+    options = settings.raw.schedule
+    if not (options.build and options.watch):
+        return None
+    posts = settings.site_dir / "_posts"
+    log.info(
+        "watch: %s, building %s after the last change", posts, format_duration(options.watch_settle)
+    )
+    return start_watcher(posts, lambda changes: build_job(*args), stopping, options.watch_settle)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
 import sys
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
@@ -349,3 +352,74 @@ def hub():
     recorder.released.set()
     server.shutdown()
     server.server_close()
+
+
+# A `feeds schedule` child process, for the scheduler's and the watcher's tests.
+
+
+def wait_for(condition, timeout: float = 15.0, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+def recent(minutes_ago: int) -> str:
+    """A post date in the last day of the real clock: the scheduler runs on real time."""
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%d %H:%M:%S +0000")
+
+
+class Service:
+    """A `feeds schedule` child process and its log file."""
+
+    def __init__(self, tmp_path: Path, site_root: Path, config: str):
+        self.config = tmp_path / "config.yaml"
+        self.config.write_text(config, encoding="utf-8")
+        self.log = tmp_path / "schedule.log"
+        self.site = site_root
+        self.process: subprocess.Popen | None = None
+
+    def command(self, *extra: str) -> list[str]:
+        return feeds_args(
+            "schedule", "--config", str(self.config), "--site", str(self.site), *extra
+        )
+
+    def start(self) -> Service:
+        self.process = subprocess.Popen(
+            self.command("--log-file", str(self.log)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: "next run" in self.text())
+        return self
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8") if self.log.exists() else ""
+
+    def lines(self, job: str) -> list[str]:
+        return [line for line in self.text().splitlines() if f" {job}: started " in line]
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def service(tmp_path, site):
+    services: list[Service] = []
+
+    def make(config: str) -> Service:
+        created = Service(tmp_path, site.root, config)
+        services.append(created)
+        return created
+
+    yield make
+    for created in services:
+        if created.process and created.process.poll() is None:
+            created.process.kill()
+            created.process.wait()

@@ -69,3 +69,59 @@ def test_a_damaged_pending_file_counts_as_empty(hub, tmp_path):
     (tmp_path / PENDING).write_text("not json", encoding="utf-8")
     assert announce([hub.url], FEEDS[:1], tmp_path) == []
     assert hub.urls() == FEEDS[:1]
+
+
+def hub_settings(site, make_settings, hub):
+    return make_settings(site.root, f"feeds: {{hubs: ['{hub.url}']}}\nstate_dir: state\n")
+
+
+def test_a_build_announces_exactly_the_feed_files_a_new_post_changed(site, make_settings, hub):
+    from feeds.output.build import build
+    from tests.conftest import NOW
+
+    site.post("2022-05-24-a.md")
+    site.post("2022-05-24-b.md", categories="emnews")
+    settings = hub_settings(site, make_settings, hub)
+    build(settings, now=NOW)
+    assert len(hub.urls()) == 9  # the first build writes every feed: 3 folders, 3 formats
+    hub.requests = []
+    site.post("2022-05-25-c.md", categories="emnews")
+    report = build(settings, now=NOW)
+    assert report.problems == []
+    assert hub.requests == [
+        [
+            ("hub.mode", "publish"),
+            ("hub.url", "https://example.org/feeds/atom.xml"),
+            ("hub.url", "https://example.org/feeds/rss.xml"),
+            ("hub.url", "https://example.org/feeds/feed.json"),
+            ("hub.url", "https://example.org/feeds/category/emnews/atom.xml"),
+            ("hub.url", "https://example.org/feeds/category/emnews/rss.xml"),
+            ("hub.url", "https://example.org/feeds/category/emnews/feed.json"),
+        ]
+    ]
+    hub.requests = []
+    build(settings, now=NOW)
+    assert hub.requests == []
+
+
+def test_a_failing_hub_warns_once_and_the_next_build_sends_what_it_missed(site, make_settings, hub):
+    from feeds.output.build import build
+    from tests.conftest import NOW
+
+    site.post("2022-05-24-a.md")
+    settings = hub_settings(site, make_settings, hub)
+    build(settings, now=NOW)
+    hub.mode, hub.requests = "refuse", []
+    site.post("2022-05-25-b.md")
+    report = build(settings, now=NOW)
+    assert [str(p) for p in report.problems] == [
+        f"{hub.url}: publish failed (HTTP 500); 6 feed URLs kept for the next build"
+    ]
+    assert report.written == 8  # the feeds and pages are written all the same
+    hub.mode, hub.requests = "ok", []
+    report = build(settings, now=NOW)  # nothing new: only what the hub missed
+    assert report.mode == "unchanged" and report.problems == []
+    assert len(hub.urls()) == 6 and hub.urls()[0] == "https://example.org/feeds/atom.xml"
+    hub.requests = []
+    build(settings, now=NOW)
+    assert hub.requests == []
