@@ -178,3 +178,21 @@ def test_both_pages_fit_a_375_pixel_phone_screen(built):
         finally:
             browser.close()
     assert {urlsplit(url).scheme for url in requests} == {"file"}
+
+
+def test_an_edited_page_template_remakes_the_pages_in_a_warm_build(site, tmp_path):
+    from feeds.config import load_settings
+
+    site.post("2022-05-24-a.md")
+    (tmp_path / "mine").mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {templates_dir: mine}\n", encoding="utf-8")
+    settings = load_settings(config, site_dir=site.root, output=tmp_path / "out")
+    build(settings, now=NOW)
+    (tmp_path / "mine" / "pages").mkdir()
+    (tmp_path / "mine" / "pages" / "category.html").write_text(
+        "<p>{{ name }}</p>", encoding="utf-8"
+    )
+    build(settings, now=NOW)
+    page = tmp_path / "out" / "category" / "kejiribao" / "index.html"
+    assert page.read_text(encoding="utf-8") == "<p>kejiribao</p>"

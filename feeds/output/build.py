@@ -40,9 +40,17 @@ from feeds.output.cache import (
 from feeds.output.feedwriter import FILE_NAMES, FeedSpec, feed_url, write_if_changed
 from feeds.output.opml import FILE_NAME as OPML_FILE
 from feeds.output.opml import Outline, opml_document
-from feeds.output.pages import PAGE, check_templates, folder_page, index_page, page_name
+from feeds.output.pages import (
+    PAGE,
+    check_templates,
+    folder_page,
+    index_page,
+    page_environment,
+    page_name,
+    templates_digest,
+)
 from feeds.output.parallel import map_batches, workers
-from feeds.output.plan import Groups, feed_specs, newest_groups, place
+from feeds.output.plan import Groups, bounds_of, feed_specs, newest_groups, place
 from feeds.output.websub import PENDING, announce
 from feeds.site.collect import BadPost, gather, read_batch, read_body, scan
 from feeds.site.post import Post, PostProblem, timestamp_us
@@ -200,7 +208,7 @@ def full_update(settings, indexes, stamps, now, future, track, pool) -> Update:
     indexes.urls.entries = {post.url: post.source for post in posts}
     indexes.rewrite = True
     return Update(
-        groups=newest_groups(posts, settings.feeds.limit, settings.feeds.tags),
+        groups=newest_groups(posts, bounds_of(settings), settings.feeds.tags),
         posts=len(posts),
         skipped=sum(p.skipped for p in collected.problems) + len(duplicates),
         excluded=collected.excluded,
@@ -269,8 +277,9 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
     for path in fresh:
         index.put(path, (stamps[path], results[path]))
     groups = {group: list(members) for group, members in saved_groups.items()}
+    bounds = bounds_of(settings)
     for post in new.posts:
-        place(groups, post, settings.feeds.limit, settings.feeds.tags)
+        place(groups, post, bounds, settings.feeds.tags)
     if new.next_release is not None:
         release = new.next_release if release is None else min(release, new.next_release)
     return Update(
@@ -308,6 +317,7 @@ def feeds_key(settings: Settings, future: bool) -> str:
         settings.feeds_url,
         str(settings.output.resolve()),
         future,
+        templates_digest(settings),
     )
 
 
@@ -415,7 +425,7 @@ def write_site_files(settings: Settings, specs: list[FeedSpec], feeds_index, rep
     """The OPML list and the index page: cheap, so made afresh by every build that writes."""
     files = {OPML_FILE: opml_list(settings, specs)}
     if settings.feeds.pages:
-        files[PAGE] = index_page(settings, specs)
+        files[PAGE] = index_page(settings, page_environment(settings), specs)
     for relative, data in files.items():
         written = write_if_changed(settings.output, relative, data)
         report.written += written
@@ -492,6 +502,7 @@ def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str
     make = partial(
         feed_document, site=settings.site, base_url=settings.feeds_url, hubs=settings.feeds.hubs
     )
+    env = page_environment(settings) if settings.feeds.pages else None
     results = []
     for spec in specs:
         documents, cut = fit(spec, settings.feeds.formats, make, rendered)
@@ -504,8 +515,8 @@ def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str
         for kind, data in documents.items():
             relative = output_name(spec, kind)
             results.append((relative, write_if_changed(settings.output, relative, data), ()))
-        if settings.feeds.pages and spec.folder:
-            data = folder_page(settings, spec, rendered)
+        if env is not None and spec.folder:
+            data = folder_page(settings, env, spec, rendered)
             relative = page_name(spec.folder)
             results.append((relative, write_if_changed(settings.output, relative, data), ()))
     if results and problems:

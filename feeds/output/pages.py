@@ -11,8 +11,6 @@ load nothing from other hosts.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import jinja2
@@ -28,6 +26,7 @@ if TYPE_CHECKING:
 
 PAGE = "index.html"
 TEMPLATES = ("pages/index.html", "pages/category.html")
+PARTS = ("pages/base.html", "pages/urls.html")  # what the packaged templates include
 LABELS = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
 MEDIA_TYPES = {
     "atom": "application/atom+xml",
@@ -63,10 +62,14 @@ def page_name(folder: str) -> str:
     return f"{folder}/{PAGE}" if folder else PAGE
 
 
-@cache
-def _environment(templates_dir: Path | None) -> jinja2.Environment:
+def page_environment(settings: Settings) -> jinja2.Environment:
+    """A fresh environment per build (or batch of pages), so an edited template is seen at once.
+
+    Jinja2 rechecks a loaded template's own file, but would keep serving the
+    packaged template after the user adds one of the same name to their folder.
+    """
     return environment(
-        templates_dir,
+        settings.templates_dir,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -74,9 +77,8 @@ def _environment(templates_dir: Path | None) -> jinja2.Environment:
     )
 
 
-def template(settings: Settings, name: str) -> jinja2.Template:
+def template(env: jinja2.Environment, name: str) -> jinja2.Template:
     """A page template, the user's own first; TemplateError naming the file when it is broken."""
-    env = _environment(settings.templates_dir)
     try:
         return env.get_template(name)
     except jinja2.TemplateNotFound:
@@ -89,13 +91,31 @@ def template(settings: Settings, name: str) -> jinja2.Template:
 def check_templates(settings: Settings) -> None:
     """Load every page template before the build writes anything, so a broken one stops it whole."""
     if settings.feeds.pages:
+        env = page_environment(settings)
         for name in TEMPLATES:
-            template(settings, name)
+            template(env, name)
 
 
-def render(settings: Settings, template_name: str, **context) -> bytes:
+def templates_digest(settings: Settings) -> str:
+    """What the pages' templates say, for the build's cache key: an edit remakes the pages."""
+    if not settings.feeds.pages:
+        return ""
+    import hashlib
+
+    env = page_environment(settings)
+    digest = hashlib.sha256()
+    for name in TEMPLATES + PARTS:
+        try:
+            source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        except jinja2.TemplateNotFound:
+            source, filename = "", ""
+        digest.update(f"{name}\0{filename}\0{source}\0".encode())
+    return digest.hexdigest()
+
+
+def render(env: jinja2.Environment, template_name: str, **context) -> bytes:
     try:
-        html = template(settings, template_name).render(site=settings.site, **context)
+        html = template(env, template_name).render(**context)
     except jinja2.TemplateError as exc:
         raise TemplateError(str(exc), where=template_name) from None
     return html.encode("utf-8")
@@ -113,7 +133,12 @@ def feed_links(settings: Settings, spec: FeedSpec) -> list[FeedLink]:
     ]
 
 
-def folder_page(settings: Settings, spec: FeedSpec, rendered: Mapping[str, Rendered]) -> bytes:
+def folder_page(
+    settings: Settings,
+    env: jinja2.Environment,
+    spec: FeedSpec,
+    rendered: Mapping[str, Rendered],
+) -> bytes:
     """The page of one category or tag feed, written beside its feed files."""
     timezone = settings.site.timezone
     entries = [
@@ -128,8 +153,9 @@ def folder_page(settings: Settings, spec: FeedSpec, rendered: Mapping[str, Rende
     ]
     links = feed_links(settings, spec)
     return render(
-        settings,
+        env,
         "pages/category.html",
+        site=settings.site,
         name=spec.name or spec.title,
         home="../../",
         page=spec.alternate if spec.alternate != settings.site.root else None,
@@ -139,7 +165,7 @@ def folder_page(settings: Settings, spec: FeedSpec, rendered: Mapping[str, Rende
     )
 
 
-def index_page(settings: Settings, specs: Sequence[FeedSpec]) -> bytes:
+def index_page(settings: Settings, env: jinja2.Environment, specs: Sequence[FeedSpec]) -> bytes:
     """Every category, by display name, with its count of entries, its page and its feeds."""
     site_feeds = [feed_links(settings, spec) for spec in specs if spec.folder == ""]
     categories = [
@@ -156,8 +182,9 @@ def index_page(settings: Settings, specs: Sequence[FeedSpec]) -> bytes:
     categories.sort(key=lambda category: (category.name.casefold(), category.slug))
     links = site_feeds[0] if site_feeds else []
     return render(
-        settings,
+        env,
         "pages/index.html",
+        site=settings.site,
         site_feeds=links,
         discovery=links,
         categories=categories,
