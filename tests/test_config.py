@@ -178,3 +178,30 @@ def test_subscribers_from_a_yaml_file(site, tmp_path):
         ("a@example.com", "all"),
         ("b@example.com", ["kejiribao", "emnews"]),
     ]
+
+
+def test_window_settings_are_checked_for_the_feeds_and_each_category(site, tmp_path):
+    config = tmp_path / "config.yaml"
+    text = "feeds:\n  window: soon\n  max_bytes: 5\n  hubs: [hub.example.org]\n"
+    assert problems(tmp_path, text, site.root) == [
+        f"{config}: feeds.window: expected a duration such as 30s, 10m, 1h or 2d, got 'soon'",
+        f"{config}: feeds.max_bytes: Input should be greater than or equal to 10000 (got 5)",
+        f"{config}: feeds.hubs.0: expected an absolute http(s) URL, got 'hub.example.org'",
+    ]
+    text = "feeds:\n  categories: {emnews: {limit: 50, max_entries: 40}}\n"
+    assert problems(tmp_path, text, site.root) == [
+        f"{config}: feeds: categories.emnews.limit (50) is more than max_entries (40)"
+    ]
+
+
+def test_a_categorys_window_falls_back_to_the_feeds_values(site, tmp_path):
+    from datetime import timedelta
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "feeds:\n  window: 2h\n  categories: {emnews: {window: 6h, max_bytes: 50000}}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config, site_dir=site.root)
+    assert settings.window("emnews") == (20, timedelta(hours=6), 1000, 50000)
+    assert settings.window("other") == settings.window() == (20, timedelta(hours=2), 1000, 1048576)

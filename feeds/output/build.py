@@ -398,7 +398,7 @@ def write_stale_feeds(settings, specs, stamps, feeds_index, report, pool) -> lis
     """
     signatures = {spec.folder: feed_signature(spec, stamps, feeds_index.key) for spec in specs}
     stale = [spec for spec in specs if not outputs_current(settings, feeds_index, spec, signatures)]
-    writer = partial(write_feeds, settings)
+    writer = partial(write_feeds, settings, rendered={})  # shared by the batches run here
     changed = []
     for relative, written, problems in map_batches(writer, stale, pool, batch=25, min_items=200):
         report.written += written
@@ -406,11 +406,11 @@ def write_stale_feeds(settings, specs, stamps, feeds_index, report, pool) -> lis
         report.problems.extend(PostProblem._make(problem) for problem in problems)
         if written and not relative.endswith(PAGE):
             changed.append(relative)
+    stale_folders = {spec.folder for spec in stale}
     report.unchanged += sum(
-        len(output_names(settings, spec)) for spec in specs if spec not in stale
+        len(output_names(settings, spec)) for spec in specs if spec.folder not in stale_folders
     )
     outputs = {}
-    stale_folders = {spec.folder for spec in stale}
     for spec in specs:
         for relative in output_names(settings, spec):
             if spec.folder not in stale_folders:  # checked just now by outputs_current
@@ -485,15 +485,18 @@ def outputs_current(settings, feeds_index, spec, signatures) -> bool:
     )
 
 
-def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str, bool, tuple]]:
+def write_feeds(
+    settings: Settings, specs: Sequence[FeedSpec], rendered: dict[str, Rendered]
+) -> list[tuple[str, bool, tuple]]:
     """Render the entries of some feeds and write their files; runs in worker processes.
 
     Rendering happens where the feed is written, so the HTML of thousands of
-    posts never has to travel between processes.
+    posts never has to travel between processes. ``rendered`` keeps what is
+    rendered for the next batches in the same process: a post of a busy
+    window is in the site-wide feed and in its category's.
     """
     from feeds.output.feedwriter import feed_document
 
-    rendered: dict[str, Rendered] = {}
     problems: list[PostProblem] = []
     for spec in specs:
         for post in spec.entries:

@@ -89,8 +89,6 @@ def feed_document(
     hubs: Sequence[str] = (),
 ) -> bytes:
     """The bytes of one Atom, RSS or JSON Feed document. Same input, same bytes."""
-    from feedgen.feed import FeedGenerator
-
     self_url = feed_url(base_url, spec.folder, kind)
     if kind == "json":
         return json_feed_document(
@@ -102,6 +100,8 @@ def feed_document(
             entries=spec.entries,
             rendered=rendered,
         )
+    from feedgen.feed import FeedGenerator
+
     generator = FeedGenerator()
     if kind == "rss":  # RSS's own <author> must be an email address; readers know dc:creator
         generator.load_extension("dc", atom=False, rss=True)
