@@ -165,7 +165,10 @@ def parse_since(value: str | None, settings) -> datetime | None:
 
     if value is None:
         return None
-    moment = parse_date(value, settings.site.timezone)
+    try:
+        moment = parse_date(value, settings.site.timezone)
+    except (ValueError, OverflowError):  # an offset such as +25:00, a year out of range
+        moment = None
     if moment is None:
         raise ConfigError(f"--since: expected a date such as '2022-05-24 08:00', got {value!r}")
     return moment
@@ -233,11 +236,7 @@ def digest(
     if report.key is None and not report.sent:
         click.echo(f"no new posts for any subscriber; nothing sent ({report.skipped} skipped)")
         return
-    resumed = ", resumed" if report.resumed else ""
-    click.echo(
-        f"digest {report.key}{resumed}: {report.sent} sent, {report.skipped} skipped, "
-        f"{report.failed} failed, {report.pending} left for the next run"
-    )
+    click.echo(report.summary)
     if not report.ok:
         sys.exit(1)
 
@@ -305,3 +304,261 @@ def schedule(
     if once:
         sys.exit(0 if run(scheduling.run_once, settings, args) else 1)
     run(scheduling.serve, settings, args)
+
+
+@main.command()
+@config_option
+@click.option("--host", metavar="HOST", help="Address to listen on. Overrides web.host.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), metavar="PORT", help="Port. Overrides web.port."
+)
+def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
+    """Serve the readers' pages: subscribe, confirm, preferences, one-click unsubscribe.
+
+    Runs until SIGTERM or Ctrl-C; requests in flight finish first. The signing
+    key comes from the environment variable named by web.secret_env.
+
+    \b
+    Example:
+      FEEDS_SECRET=... feeds serve --port 8080
+    """
+    from feeds.config import load_settings
+    from feeds.web.server import serve as serve_web
+
+    settings = run(load_settings, config_path)
+    run(serve_web, settings, host=host, port=port, announce=lambda line: click.echo(line, err=True))
+
+
+@main.group()
+def subscribers() -> None:
+    """List, add, remove, import and export the digest's subscribers.
+
+    \b
+    Examples:
+      feeds subscribers list
+      feeds subscribers add reader@example.com --categories "kejiribao emnews"
+      feeds subscribers export > subscribers.csv
+    """
+
+
+def _store(config_path: Path | None):
+    from feeds.config import load_settings
+    from feeds.newsletter.subscribers import SubscriberStore
+
+    settings = run(load_settings, config_path)
+    return run(SubscriberStore, settings.state_dir)
+
+
+@subscribers.command("list")
+@config_option
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "active", "unsubscribed", "bounced", "complained"]),
+    help="Only subscribers with this status.",
+)
+def subscribers_list(config_path: Path | None, status: str | None) -> None:
+    """Print each subscriber: address, status, categories, name (tab-separated).
+
+    \b
+    Example:
+      feeds subscribers list --status active
+    """
+    from feeds.newsletter.roster import describe
+
+    store = _store(config_path)
+    shown = [s for s in store.all() if status is None or s.status == status]
+    for subscriber in shown:
+        click.echo(describe(subscriber))
+    counts = Counter(s.status for s in shown)
+    summary = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
+    click.echo(f"{len(shown)} subscribers" + (f" ({summary})" if summary else ""))
+
+
+@subscribers.command("add")
+@config_option
+@click.argument("email")
+@click.option("--name", help="The reader's name, shown in the To: header.")
+@click.option(
+    "--categories", metavar="NAMES", help="Space-separated categories. Default: all categories."
+)
+def subscribers_add(
+    config_path: Path | None, email: str, name: str | None, categories: str | None
+) -> None:
+    """Add an active subscriber (no confirmation mail: you vouch for their consent).
+
+    An address that unsubscribed, bounced or complained is not re-activated.
+
+    \b
+    Example:
+      feeds subscribers add reader@example.com --name 读者 --categories kejiribao
+    """
+    from feeds.newsletter.roster import categories_text, parse_categories
+    from feeds.newsletter.subscribers import Origin
+
+    store = _store(config_path)
+    subscriber, changed = run(
+        store.add, email, name, parse_categories(categories), Origin("cli"), datetime.now(UTC)
+    )
+    if subscriber.status != "active":
+        click.echo(f"{subscriber.email} is {subscriber.status}; not re-activated", err=True)
+        sys.exit(1)
+    what = "added" if changed else "unchanged"
+    click.echo(f"{what}: {subscriber.email} ({categories_text(subscriber.categories)})")
+
+
+@subscribers.command("remove")
+@config_option
+@click.argument("email")
+@click.option(
+    "--forget", is_flag=True, help="Also delete the record (the address stays suppressed)."
+)
+def subscribers_remove(config_path: Path | None, email: str, forget: bool) -> None:
+    """Unsubscribe an address: it gets no more mail, whatever any list says.
+
+    \b
+    Example:
+      feeds subscribers remove reader@example.com --forget
+    """
+    from feeds.newsletter.subscribers import Origin
+
+    store = _store(config_path)
+    subscriber = store.by_email(email)
+    if subscriber is None:
+        click.echo(f"error: {email}: not a subscriber", err=True)
+        sys.exit(1)
+    now = datetime.now(UTC)
+    store.unsubscribe(subscriber.id, Origin("cli"), now)
+    if forget:
+        store.forget(subscriber.id, now)
+        click.echo(f"forgot {subscriber.email}; the address stays suppressed")
+    else:
+        click.echo(f"unsubscribed {subscriber.email}")
+
+
+@subscribers.command("import")
+@config_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def subscribers_import(config_path: Path | None, file: Path) -> None:
+    """Add subscribers from a CSV file with columns email, name, categories (and status).
+
+    Rows whose status is unsubscribed, bounced or complained suppress their
+    address; nothing in the file re-activates an address that left.
+
+    \b
+    Example:
+      feeds subscribers import subscribers.csv
+    """
+    from feeds.newsletter.roster import import_csv
+
+    store = _store(config_path)
+    report = run(import_csv, store, file, datetime.now(UTC))
+    for line in report.problems:
+        click.echo(line, err=True)
+    click.echo(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.kept} left as they were (unsubscribed, bounced or complained), "
+        f"{report.suppressed} suppressed, {len(report.problems)} rows refused"
+    )
+    if report.problems:
+        sys.exit(1)
+
+
+@subscribers.command("export")
+@config_option
+def subscribers_export(config_path: Path | None) -> None:
+    """Write every subscriber, whatever the status, as CSV to stdout.
+
+    \b
+    Example:
+      feeds subscribers export > subscribers.csv
+    """
+    from feeds.newsletter.roster import export_csv
+
+    store = _store(config_path)
+    click.echo(export_csv(store.all()), nl=False)
+
+
+@main.command()
+@config_option
+@click.option(
+    "--maildir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The Maildir bounces arrive in. Overrides bounces.maildir.",
+)
+def bounces(config_path: Path | None, maildir: Path | None) -> None:
+    """Read bounces and complaints and stop mailing the addresses they name.
+
+    A hard bounce or a complaint suppresses the address; soft bounces do when
+    3 of the subscriber's last 5 digests bounced. Each mail is read once.
+
+    \b
+    Example:
+      feeds bounces --maildir /var/mail/bounces
+    """
+    from feeds.config import load_settings
+    from feeds.newsletter.bounces import process_bounces
+
+    settings = run(load_settings, config_path)
+    report = run(process_bounces, settings, maildir, datetime.now(UTC))
+    click.echo(report.summary())
+
+
+@main.command()
+@click.argument(
+    "directory", default=".", type=click.Path(path_type=Path, file_okay=False, exists=True)
+)
+@click.option(
+    "--templates", is_flag=True, help="Also copy the default templates into the site, to edit."
+)
+def init(directory: Path, templates: bool) -> None:
+    """Write a commented config.yaml for an existing Jekyll site (default: this folder).
+
+    \b
+    Examples:
+      feeds init
+      feeds init path/to/site --templates
+    """
+    from feeds.scaffold import init_site
+
+    report = run(init_site, directory, templates=templates)
+    categories = plural(report.categories, "category", "categories")
+    click.echo(f"wrote {report.config}: {categories} from {plural(report.post_files, 'post file')}")
+    if report.templates:
+        click.echo(f"copied {len(report.templates)} templates into {report.templates[0].parent}")
+    option = "" if report.config == Path("config.yaml") else f" --config {report.config}"
+    click.echo(f"next: edit {report.config} (display names, digest), then:")
+    click.echo(f"  feeds check{option}")
+    click.echo(f"  feeds build{option}")
+
+
+@main.command()
+@config_option
+@click.option(
+    "--smtp",
+    "try_smtp",
+    is_flag=True,
+    help="Also connect to the SMTP server and see whether it accepts us; send no mail.",
+)
+def check(config_path: Path | None, try_smtp: bool) -> None:
+    """Check everything a run needs, writing nothing; list every problem.
+
+    \b
+    Examples:
+      feeds check
+      feeds check --config /srv/feeds/config.yaml --smtp
+    """
+    from feeds.check import check as check_all
+
+    report = run(check_all, config_path, now=datetime.now(UTC), smtp=try_smtp)
+    for line in report.summary:
+        click.echo(line)
+    for problem in report.problems:
+        click.echo(f"error: {problem}", err=True)
+    if not report.ok:
+        click.echo(f"{plural(len(report.problems), 'problem')} found", err=True)
+        sys.exit(2)
+    click.echo("no problems found")
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    return f"{count} {word if count == 1 else words or word + 's'}"

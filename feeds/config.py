@@ -7,9 +7,10 @@ so an operator fixes a config in one round instead of one error at a time.
 from __future__ import annotations
 
 import csv
+import os
 import re
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 from urllib.parse import quote, urlsplit
@@ -22,11 +23,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from feeds import yamlsafe
 from feeds.errors import ConfigError
 from feeds.site.permalink import check_permalink
 
@@ -36,30 +39,87 @@ if TYPE_CHECKING:
 DEFAULT_CONFIG = Path("config.yaml")
 
 
+# C0 controls except tab, LF and CR; DEL and C1; and what XML 1.0 cannot carry at all.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_KINDS = {bytes: "binary data", list: "a list", dict: "a mapping", bool: "true/false"}
+
+
+def parse_text(value: Any) -> str:
+    """A setting that ends up in feeds and mail headers, as text.
+
+    Numbers and dates read as text, as Jekyll prints them; binary data
+    (``!!binary``), lists, mappings and control characters are refused,
+    because no feed or header can carry them faithfully.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float | date):
+        kind = _KINDS.get(type(value), type(value).__name__)
+        raise ValueError(f"expected text, got {kind}")
+    text = str(value)
+    if bad := _CONTROL.search(text):
+        raise ValueError(f"contains the control character U+{ord(bad.group()):04X}")
+    return text
+
+
+def parse_title(value: Any) -> str:
+    """A one-line title: line breaks and tabs (a YAML block scalar's) read as spaces."""
+    return " ".join(parse_text(value).split())
+
+
+_LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
+def parse_language(value: Any) -> str:
+    """A language tag such as zh-CN (Jekyll sites also write zh_CN); '' for none."""
+    text = parse_text(value).strip()
+    if text and not _LANGUAGE.match(text):
+        raise ValueError(f"expected a language tag such as zh-CN, got {text!r}")
+    return text.replace("_", "-")
+
+
+_UNSAFE_IN_URL = re.compile(r"[\s<>\"{}|\\^`]")
+
+
 def parse_site_url(value: str) -> str:
-    """An absolute http(s) URL without a trailing slash; raises ValueError if it is not one."""
-    parts = urlsplit(str(value).strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or " " in parts.netloc:
+    """An absolute http(s) URL without a trailing slash; raises ValueError if it is not one.
+
+    Credentials in it would be published in every feed, so they are refused.
+    """
+    text = parse_text(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or _UNSAFE_IN_URL.search(text):
         raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"expected a URL without query or fragment, got {value!r}")
+    if "@" in parts.netloc:
+        raise ValueError(f"expected a URL without user name or password, got {value!r}")
+    try:
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"expected a port between 1 and 65535, got {value!r}")
     return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
 def parse_timezone(name: str) -> ZoneInfo:
-    """An IANA zone such as Asia/Shanghai; raises ValueError naming the bad value."""
+    """An IANA zone such as Asia/Shanghai; raises ValueError naming the bad value.
+
+    OSError covers names of tzdata folders (``America``), which ZoneInfo tries to open.
+    """
     try:
         return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai)"
         ) from None
 
 
-def parse_baseurl(value: str) -> str:
+def parse_baseurl(value: Any) -> str:
     """Jekyll's baseurl: '' or '/path' without a trailing slash."""
-    value = str(value or "").strip().strip("/")
-    return f"/{value}" if value else ""
+    text = parse_text(value or "").strip().strip("/")
+    if re.search(r"[\s?#<>\"\\]", text):
+        raise ValueError(f"expected a path such as /blog, got {value!r}")
+    return f"/{text}" if text else ""
 
 
 def parse_author(value: Any) -> str | None:
@@ -70,14 +130,13 @@ def parse_author(value: Any) -> str | None:
         name = value.get("name")
         if not name:
             raise ValueError("expected a name or a mapping with a 'name'")
-        return str(name)
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise ValueError(f"expected a name, got {type(value).__name__}")
+        return parse_title(name)
+    return parse_title(value)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION_DAYS = 3650
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -90,6 +149,8 @@ def parse_duration(value: Any) -> timedelta:
     seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     if seconds <= 0:
         raise ValueError(f"expected a duration longer than zero, got {value!r}")
+    if seconds > MAX_DURATION_DAYS * _UNITS["d"]:
+        raise ValueError(f"expected a duration of at most {MAX_DURATION_DAYS}d, got {value!r}")
     return timedelta(seconds=seconds)
 
 
@@ -190,6 +251,12 @@ class FeedOptions(_Strict):
     hubs: list[HubURL] = Field(default_factory=list)
     pages: bool = True
 
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        # `categories:` whose entries are all commented out (as `feeds init` writes it) is null
+        return {} if value is None else value
+
     @field_validator("formats", "hubs")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
@@ -213,6 +280,9 @@ class FeedOptions(_Strict):
         return value
 
 
+MIN_RATE = round(1 / 3600, 6)
+
+
 class SmtpOptions(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(25, ge=1, le=65535)
@@ -220,10 +290,26 @@ class SmtpOptions(_Strict):
     username_env: str | None = None
     password_env: str | None = None
     ca_file: Path | None = None
-    timeout: float = Field(30, gt=0)
+    timeout: float = Field(30, gt=0, le=3600, allow_inf_nan=False)
     retries: int = Field(3, ge=0, le=20)
-    backoff: float = Field(2.0, ge=0)
-    rate_limit: float = Field(0, ge=0)
+    backoff: float = Field(2.0, ge=0, le=3600, allow_inf_nan=False)
+    rate_limit: float = Field(0, ge=0, le=10_000, allow_inf_nan=False)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value or re.search(r"[\s\x00-\x1f\x7f/]", value):
+            raise ValueError(f"expected a host name or IP address, got {value!r}")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if 0 < value < MIN_RATE:
+            raise ValueError(
+                f"expected 0 (no limit) or at least {MIN_RATE} messages per second (one an hour)"
+            )
+        return value
 
 
 def check_email(value: str) -> str:
@@ -271,6 +357,8 @@ class DigestOptions(_Strict):
     max_items: int = Field(100, ge=1)
     max_bytes: int = Field(100_000, ge=10_000)
     send_empty: bool = False
+    deferred_attempts: int = Field(5, ge=1, le=100)
+    deferred_max_age: Duration = timedelta(days=3)
 
     @field_validator("from_address")
     @classmethod
@@ -293,6 +381,7 @@ class ScheduleOptions(_Strict):
     misfire_grace: Duration = timedelta(hours=6)
     build: bool = True
     digest: bool = True
+    bounces_every: Duration | None = None
     watch: bool = True
     watch_settle: Duration = timedelta(seconds=1)
 
@@ -305,16 +394,62 @@ class ScheduleOptions(_Strict):
         return value
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+
+
+def parse_web_url(value: str) -> str:
+    """The service's public base URL: https, except on this machine (tests, development)."""
+    url = parse_site_url(value)
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in LOCAL_HOSTS:
+        raise ValueError(
+            f"expected an https:// URL (http only for 127.0.0.1 and localhost), got {value!r}"
+        )
+    return url
+
+
+class WebOptions(_Strict):
+    """``feeds serve`` and the links mails carry to it."""
+
+    url: Annotated[str, AfterValidator(parse_web_url)]
+    secret_env: str = "FEEDS_SECRET"
+    old_secrets_env: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    confirm_ttl: Duration = timedelta(hours=72)
+    confirm_interval: Duration = timedelta(hours=24)
+    # Only the web service reads these.
+    subscribe_limit: int = Field(10, ge=1)
+    subscribe_window: Duration = timedelta(hours=1)
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    max_body: int = Field(256 * 1024, ge=4096)
+
+
+class BounceOptions(_Strict):
+    """Where bounces and complaints arrive (a Maildir the relay delivers bounce+* mail into)."""
+
+    maildir: Path | None = None
+
+
 class ConfigFile(_Strict):
     """The shape of config.yaml. Unknown keys are errors, never ignored."""
 
     site_dir: Path | None = None
     output: Path | None = None
     state_dir: Path | None = None
+    max_post_bytes: int = Field(10_000_000, ge=1_000)
     site: SiteOptions = Field(default_factory=SiteOptions)
     feeds: FeedOptions = Field(default_factory=FeedOptions)
     digest: DigestOptions = Field(default_factory=DigestOptions)
     schedule: ScheduleOptions = Field(default_factory=ScheduleOptions)
+    web: WebOptions | None = None
+    bounces: BounceOptions = Field(default_factory=BounceOptions)
+
+    @field_validator("site", "feeds", "digest", "schedule", "bounces", mode="before")
+    @classmethod
+    def _empty(cls, value: Any) -> Any:
+        # a section whose keys are all commented out (as `feeds init` writes `site:`) is null
+        return {} if value is None else value
 
 
 class Window(NamedTuple):
@@ -338,6 +473,7 @@ class Site:
     author: str | None
     permalink: str
     description: str | None
+    max_post_bytes: int = 10_000_000  # a post file larger than this is skipped unread
 
     @property
     def root(self) -> str:
@@ -362,6 +498,7 @@ class Settings:
     raw: ConfigFile
     subscribers: list[Subscriber] = field(default_factory=list)
     templates_dir: Path | None = None
+    bounces_maildir: Path | None = None
 
     def category_page(self, name: str) -> str | None:
         """The site's HTML page for a category, when config names the pattern."""
@@ -388,6 +525,10 @@ class Settings:
     @property
     def digest(self) -> DigestOptions:
         return self.raw.digest
+
+    @property
+    def web(self) -> WebOptions | None:
+        return self.raw.web
 
     @property
     def sender(self) -> Address:
@@ -425,33 +566,149 @@ def load_settings(
     config_path = config_path if explicit else DEFAULT_CONFIG
     if config_path.is_file():
         raw = read_config_file(config_path)
-        base = config_path.parent
     elif explicit:
         raise ConfigError("file not found", where=str(config_path))
     else:
-        raw, base, config_path = ConfigFile(), Path("."), None
+        raw, config_path = ConfigFile(), None
+    return settings_from(raw, config_path, site_dir=site_dir, output=output)
 
-    site_dir = site_dir or (base / raw.site_dir if raw.site_dir else Path("."))
-    output = output or (base / raw.output if raw.output else Path("public/feeds"))
-    state_dir = base / raw.state_dir if raw.state_dir else base / ".feeds"
-    if not site_dir.is_dir():
-        raise ConfigError("site folder not found", where=str(site_dir))
-    site = resolve_site(site_dir, raw.site)
-    subscribers = list(raw.digest.subscribers)
-    if raw.digest.subscribers_file:
-        subscribers += read_subscribers(base / raw.digest.subscribers_file)
-    check_unique_subscribers(subscribers, config_path)
-    templates_dir = base / raw.digest.templates_dir if raw.digest.templates_dir else None
-    return Settings(
-        config_path, site_dir, output, state_dir, site, raw.feeds, raw, subscribers, templates_dir
+
+@dataclass(frozen=True)
+class Paths:
+    """The folders a config names, resolved against the folder that holds config.yaml."""
+
+    site_dir: Path
+    output: Path
+    state_dir: Path
+    templates_dir: Path | None
+    subscribers_file: Path | None
+    bounces_maildir: Path | None
+
+
+def resolve_paths(
+    raw: ConfigFile,
+    config_path: Path | None,
+    *,
+    site_dir: Path | None = None,
+    output: Path | None = None,
+) -> Paths:
+    base = config_path.parent if config_path else Path(".")
+    return Paths(
+        site_dir=site_dir or (base / raw.site_dir if raw.site_dir else Path(".")),
+        output=output or (base / raw.output if raw.output else Path("public/feeds")),
+        state_dir=base / raw.state_dir if raw.state_dir else base / ".feeds",
+        templates_dir=base / raw.digest.templates_dir if raw.digest.templates_dir else None,
+        subscribers_file=(
+            base / raw.digest.subscribers_file if raw.digest.subscribers_file else None
+        ),
+        bounces_maildir=base / raw.bounces.maildir if raw.bounces.maildir else None,
     )
+
+
+def settings_from(
+    raw: ConfigFile,
+    config_path: Path | None,
+    *,
+    site_dir: Path | None = None,
+    output: Path | None = None,
+    check_folders: bool = True,
+) -> Settings:
+    """Settings from a checked config.yaml; ConfigError lists every site and subscriber problem.
+
+    ``feeds check`` reports the folders itself, with check_folders=False.
+    """
+    paths = resolve_paths(raw, config_path, site_dir=site_dir, output=output)
+    if not paths.site_dir.is_dir():
+        raise ConfigError("site folder not found", where=str(paths.site_dir))
+    where = str(config_path) if config_path else None
+    problems = []
+    if check_folders:
+        problems += folder_problems(paths, where, output_given=output is not None)
+    try:
+        site = replace(
+            resolve_site(paths.site_dir, raw.site, where or "config.yaml"),
+            max_post_bytes=raw.max_post_bytes,
+        )
+    except ConfigError as exc:
+        problems += str(exc).splitlines()
+    subscribers = list(raw.digest.subscribers)
+    try:
+        if paths.subscribers_file:
+            subscribers += read_subscribers(paths.subscribers_file)
+        check_unique_subscribers(subscribers, config_path)
+    except ConfigError as exc:
+        problems += str(exc).splitlines()
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        config_path,
+        paths.site_dir,
+        paths.output,
+        paths.state_dir,
+        site,
+        raw.feeds,
+        raw,
+        subscribers,
+        paths.templates_dir,
+        paths.bounces_maildir,
+    )
+
+
+def folder_problems(paths: Paths, where: str | None, *, output_given: bool) -> list[str]:
+    """One line for each folder feeds writes to that it could not create or write in.
+
+    Checked before any work, so a misplaced path is one line at the start
+    rather than a traceback halfway through a build or a digest.
+    """
+    named = [
+        ("state_dir", paths.state_dir),
+        ("--output" if output_given else "output", paths.output),
+    ]
+    lines = []
+    for key, folder in named:
+        if problem := folder_problem(folder):
+            prefix = f"{where}: " if where and not key.startswith("--") else ""
+            lines.append(f"{prefix}{key}: {problem}")
+    return lines
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why a run could not write into ``folder`` (creating it if need be), or None.
+
+    Asks the operating system (access(2)) instead of writing a probe file, so
+    checking leaves nothing behind; a read-only file system counts as not writable.
+    """
+    target = folder.absolute()
+    while not target.exists() and target.parent != target:
+        target = target.parent
+    prefix = "" if target == folder.absolute() else f"cannot create {folder}: "
+    if not target.is_dir():
+        return f"{prefix}{target} is a file, not a folder"
+    if not os.access(target, os.W_OK | os.X_OK):
+        return f"{prefix}{target} is not writable"
+    return None
+
+
+def web_secrets(settings: Settings) -> list[str]:
+    """The signing keys from the environment: the current one first, then old ones still accepted.
+
+    Keys never live in config.yaml, which is often in version control.
+    """
+    web = settings.web
+    if web is None:
+        raise ConfigError("web: missing (the web section holds the URL and the secret's name)")
+    current = os.environ.get(web.secret_env, "").strip()
+    if not current:
+        raise ConfigError(f"environment variable {web.secret_env} is not set")
+    old = os.environ.get(web.old_secrets_env, "") if web.old_secrets_env else ""
+    return [current, *(key.strip() for key in old.split(",") if key.strip())]
 
 
 def read_subscribers(path: Path) -> list[Subscriber]:
     """Subscribers from a YAML list or a CSV file with columns email, name, categories."""
     if path.suffix.lower() == ".csv":
         try:
-            with path.open(encoding="utf-8", newline="") as stream:
+            with path.open(encoding="utf-8-sig", newline="") as stream:  # Excel writes a BOM
                 rows = [
                     {k: v for k, v in row.items() if v not in (None, "")}
                     for row in csv.DictReader(stream)
@@ -462,7 +719,12 @@ def read_subscribers(path: Path) -> list[Subscriber]:
         first = 2
     else:
         data = read_yaml_mapping_or_list(path)
-        rows = data.get("subscribers", []) if isinstance(data, dict) else data
+        rows = data.get("subscribers") if isinstance(data, dict) else data
+        if rows is None:
+            rows = []
+        if not isinstance(rows, list):
+            kind = _KINDS.get(type(rows), type(rows).__name__)
+            raise ConfigError(f"expected a list of subscribers, got {kind}", where=str(path))
         label = "subscribers.{n}".format
         first = 0
     subscribers, problems = [], []
@@ -480,9 +742,12 @@ def read_yaml_mapping_or_list(path: Path) -> Any:
     if not path.is_file():
         raise ConfigError("file not found", where=str(path))
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        text = path.read_text(encoding="utf-8")
+        return yamlsafe.load(text, fast=False, bad_dates_as_text=False) or []
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
+    except ValueError as exc:  # an impossible date such as 2022-13-45
+        raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None
 
 
 def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | None) -> None:
@@ -500,7 +765,7 @@ def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file that must hold a mapping (or be empty)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlsafe.load(path.read_text(encoding="utf-8"), fast=False, bad_dates_as_text=False)
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", where=str(path)) from None
     except yaml.YAMLError as exc:
@@ -510,6 +775,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{line}not valid YAML: {problem}", where=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    except ValueError as exc:  # an impossible date such as 2022-13-45
+        raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -547,7 +814,7 @@ def describe_validation_errors(exc: ValidationError) -> list[str]:
 JEKYLL_KEYS = ("url", "baseurl", "title", "lang", "timezone", "author", "permalink", "description")
 
 
-def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
+def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "config.yaml") -> Site:
     """Merge _config.yml with config.yaml's ``site:`` overrides and check each value.
 
     Jekyll keys that feeds does not use are ignored; the ones it uses must be
@@ -562,7 +829,7 @@ def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
     def pick(key: str, jekyll_key: str | None = None):
         override = getattr(overrides, key)
         if override is not None:
-            return override, "config.yaml", f"site.{key}"
+            return override, config_name, f"site.{key}"
         return values[key], str(jekyll_path), jekyll_key or key
 
     def checked(key: str, parse, default=None, jekyll_key: str | None = None):
@@ -582,20 +849,21 @@ def resolve_site(site_dir: Path, overrides: SiteOptions) -> Site:
             "(set url in _config.yml or site.url in config.yaml)"
         )
     timezone = checked("timezone", parse_timezone, ZoneInfo("UTC"))
-    permalink = checked("permalink", check_permalink, "date")
+    permalink = checked("permalink", lambda value: check_permalink(parse_text(value)), "date")
     author = checked("author", parse_author)
+    title = checked("title", parse_title)
+    description = checked("description", parse_text)
+    language = checked("language", parse_language, jekyll_key="lang")
+    baseurl = checked("baseurl", parse_baseurl, "")
     if problems:
         raise ConfigError(problems)
-    title = pick("title")[0]
-    description = pick("description")[0]
-    language = pick("language", "lang")[0]
     return Site(
         url=url,
-        baseurl=parse_baseurl(pick("baseurl")[0]),
-        title=str(title) if title else urlsplit(url).netloc,
-        language=str(language) if language else None,
+        baseurl=baseurl,
+        title=title or urlsplit(url).netloc,
+        language=language or None,
         timezone=timezone,
         author=author,
         permalink=permalink,
-        description=str(description) if description else None,
+        description=description or None,
     )

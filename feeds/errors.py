@@ -51,6 +51,16 @@ class DeliveryError(FeedsError):
     """Mail could not be handed over (server unreachable, refused, bad credentials)."""
 
 
+class StateError(FeedsError):
+    """The state database in state_dir cannot be opened or read (corrupt, not SQLite)."""
+
+
+class AddressError(FeedsError):
+    """An email address that is not one (syntax only; no DNS look-up)."""
+
+    exit_code = 2
+
+
 class LockedError(FeedsError):
     """Another process holds the lock on the state directory: try again later."""
 

@@ -79,6 +79,16 @@ def job_specs(settings: Settings, args: tuple) -> list[JobSpec]:
                 f"cron '{options.digest_cron}' ({tz.key})",
             )
         )
+    if options.bounces_every and settings.bounces_maildir:
+        specs.append(
+            JobSpec(
+                "bounces",
+                "feeds.schedule:bounces_job",
+                IntervalTrigger(seconds=options.bounces_every.total_seconds(), timezone=tz),
+                args,
+                f"every {format_duration(options.bounces_every)}",
+            )
+        )
     return specs
 
 
@@ -142,15 +152,26 @@ def digest_job(config: str | None, site: str | None, output: str | None) -> bool
         )
         if report.key is None:
             return "no new posts; nothing sent"
-        text = (
-            f"digest {report.key}: {report.sent} sent, {report.skipped} skipped, "
-            f"{report.failed} failed, {report.pending} left for the next run"
-        )
+        text = report.summary
         if report.error or report.stopped:
             raise FeedsError(f"{text} ({report.error or 'stopped by a signal'})")
         return text
 
     return timed("digest", work)
+
+
+def bounces_job(config: str | None, site: str | None, output: str | None) -> bool:
+    """The scheduled ``feeds bounces``: suppress what bounced since the last run."""
+    from feeds.newsletter.bounces import process_bounces
+
+    def work() -> str:
+        settings = _settings(config, site, output)
+        return process_bounces(settings, None, datetime.now(UTC)).summary()
+
+    return timed("bounces", work)
+
+
+JOBS = {"build": build_job, "digest": digest_job, "bounces": bounces_job}
 
 
 def make_scheduler(settings: Settings) -> BackgroundScheduler:
@@ -222,7 +243,7 @@ def run_once(settings: Settings, args: tuple) -> bool:
     """Every enabled job once, now, one after the other (for cron users and checks)."""
     ok = True
     for spec in job_specs(settings, args):
-        ok = (build_job if spec.id == "build" else digest_job)(*args) and ok
+        ok = JOBS[spec.id](*args) and ok
     return ok
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from lxml import etree
 
 from feeds.config import load_settings
@@ -179,12 +182,18 @@ class RecordingHandler:
     def __init__(self):
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.refuse: set[str] = set()  # recipients answered with 550
+        self.answers: dict[str, str] = {}  # recipient -> RCPT answer, e.g. "452 4.2.2 full"
+        self.rcpts: list[str] = []  # every RCPT TO address asked, accepted or not
         self.fail_after: int | None = None  # accept this many messages, then answer 451
+        self.busy_answer = "451 4.3.0 try again later"  # what fail_after answers
         self.delay = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.rcpts.append(address)
         if address in self.refuse:
             return "550 5.1.1 no such user here"
+        if address in self.answers:
+            return self.answers[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -194,7 +203,7 @@ class RecordingHandler:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail_after is not None and len(self.messages) >= self.fail_after:
-            return "451 4.3.0 try again later"
+            return self.busy_answer
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 Message accepted"
 
@@ -215,10 +224,20 @@ class RecordingHandler:
 @pytest.fixture
 def smtp_server():
     """A plain SMTP server on 127.0.0.1, as a local relay would be."""
+    yield from _recording_server(enable_SMTPUTF8=True)
+
+
+@pytest.fixture
+def ascii_smtp_server():
+    """An SMTP server that does not offer SMTPUTF8, as many still do not."""
+    yield from _recording_server(enable_SMTPUTF8=False)
+
+
+def _recording_server(**options):
     from aiosmtpd.controller import Controller
 
     handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **options)
     controller.start()
     handler.port = controller.port
     yield handler
@@ -281,7 +300,7 @@ def tls_smtp_server(tmp_path):
 
     def authenticate(server, session, envelope, mechanism, data):
         ok = data.login == b"digest" and data.password == b"s3cret"
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535
 
     handler = RecordingHandler()
     controller = Controller(
@@ -354,6 +373,100 @@ def hub():
     server.server_close()
 
 
+# --- a real `feeds serve` process -----------------------------------------------------------------
+
+WEB_SECRET = "test-signing-key"
+WEB_CATEGORIES = {"kejiribao": "科技日报", "emnews": "东财滚动新闻", "宏观": None, "A&B": None}
+
+
+class WebServer:
+    """``feeds serve`` in a child process on 127.0.0.1, with a small site and its own state."""
+
+    def __init__(self, root: Path, smtp_port: int, web_extra: str = ""):
+        self.root = root
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.origin}/newsletter"
+        self.state_dir = root / "state"
+        self.log = root / "serve.log"
+        site = SiteMaker(root / "site")
+        for number, category in enumerate(WEB_CATEGORIES):
+            site.post(
+                f"2022-05-24-post-{number}.md", title=f"文章{number}", categories=f"'{category}'"
+            )
+        titles = "".join(
+            f"    {name}: {{title: {title}}}\n" for name, title in WEB_CATEGORIES.items() if title
+        )
+        self.config = root / "config.yaml"
+        self.config.write_text(
+            "site_dir: site\nstate_dir: state\n"
+            f"feeds:\n  categories:\n{titles}"
+            'digest:\n  from: "金融消息 <digest@example.org>"\n  transport: smtp\n'
+            f"  smtp: {{host: 127.0.0.1, port: {smtp_port}, security: none, retries: 0}}\n"
+            f"web:\n  url: {self.url}\n{web_extra}",
+            encoding="utf-8",
+        )
+        self.process = None
+
+    def start(self, env: dict | None = None):
+        import os
+
+        environment = {**os.environ, "FEEDS_SECRET": WEB_SECRET, **(env or {})}
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                feeds_args("serve", "--config", self.config, "--port", self.port),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+            )
+        self.wait_until_up()
+        return self
+
+    def wait_until_up(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"feeds serve exited: {self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.origin}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"feeds serve did not come up: {self.log.read_text()}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def module_smtp():
+    """An SMTP server shared by the tests of one module (one web server per module)."""
+    from aiosmtpd.controller import Controller
+
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory, module_smtp):
+    """One ``feeds serve`` for a whole test module; tests use addresses of their own."""
+    server = WebServer(
+        tmp_path_factory.mktemp("web"), module_smtp.port, "  subscribe_limit: 10000\n"
+    ).start()
+    server.smtp = module_smtp
+    yield server
+    server.stop()
+
+
 # A `feeds schedule` child process, for the scheduler's and the watcher's tests.
 
 
@@ -423,3 +536,24 @@ def service(tmp_path, site):
         if created.process and created.process.poll() is None:
             created.process.kill()
             created.process.wait()
+
+
+# --- hypothesis profiles -------------------------------------------------------------------------
+# CI runs a few hundred examples in all; HYPOTHESIS_PROFILE=long runs fifty times as many.
+# Each property asks for ``examples(n)``: n in CI, scaled up by the long profile.
+
+_SCALE = {"ci": 1, "long": 50}
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+for _name in _SCALE:
+    hypothesis_settings.register_profile(
+        _name,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        print_blob=True,
+    )
+hypothesis_settings.load_profile(PROFILE if PROFILE in _SCALE else "ci")
+
+
+def examples(count: int) -> int:
+    """How many examples a property runs under the current profile."""
+    return count * _SCALE.get(PROFILE, 1)

@@ -11,7 +11,7 @@ import pytest
 from feeds.errors import StrictError
 from feeds.output.build import build
 from feeds.output.feedwriter import safe_slug
-from tests.conftest import CORPUS, NOW
+from tests.conftest import CORPUS, NOW, post_text
 
 
 def feed_files(out: Path) -> list[Path]:
@@ -210,3 +210,47 @@ def test_the_real_corpus_builds_one_valid_feed_per_category(make_settings, check
     assert dates == sorted(dates, reverse=True)
     # a busy category: every post of the three hours before its newest, more than `limit`
     assert len(dates) > 20 and timegm(dates[0]) - timegm(dates[-1]) <= 3 * 3600
+
+
+def test_a_same_size_edit_with_the_mtime_put_back_rebuilds_as_a_cold_build_would(
+    site, make_settings, tmp_path
+):
+    path = site.post("2022-05-24-a.md", title="旧标题", body="旧的正文。")
+    site.post("2022-05-24-b.md", title="另一篇", body="别的。")
+    settings = make_settings(site.root, f"state_dir: {tmp_path / 'warm-state'}\n")
+    build(settings, now=NOW)
+    stamp = path.stat()
+    edited = post_text(title="新标题", body="新的正文。")
+    assert len(edited.encode()) == stamp.st_size
+    path.write_text(edited, encoding="utf-8")
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    build(settings, now=NOW)
+
+    cold = make_settings(
+        site.root, f"state_dir: {tmp_path / 'cold-state'}\n", output=tmp_path / "cold"
+    )
+    build(cold, now=NOW)
+    assert {p.name: p.read_bytes() for p in feed_files(settings.output)} == {
+        p.name: p.read_bytes() for p in feed_files(cold.output)
+    }
+    assert "新标题" in (settings.output / "atom.xml").read_text(encoding="utf-8")
+
+
+def test_character_references_xml_forbids_cannot_break_a_feed(site, make_settings, check_feed):
+    site.post("2022-05-24-a.html", body="<p>a &#x1; b &#xFFFF; c &#xB; d</p>")
+    site.post("2022-05-24-b.md", body="a &#x1; b &#xFFFF; c")
+    settings = make_settings(site.root)
+    report = build(settings, now=NOW)
+    assert report.posts == 2 and report.problems == []
+    for path in feed_files(settings.output):
+        check_feed(path)
+
+
+def test_a_permalink_with_a_control_character_is_published_percent_encoded(
+    site, make_settings, check_feed
+):
+    site.post("2022-05-24-a.md", extra='permalink: "/a\\x01b c<d>/"')
+    settings = make_settings(site.root)
+    build(settings, now=NOW)
+    [entry] = check_feed(settings.output / "atom.xml").entries
+    assert entry.id == entry.link == "https://example.org/a%01b%20c%3Cd%3E/"

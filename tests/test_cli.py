@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -18,7 +19,7 @@ def today_in_shanghai() -> str:
     return datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d")
 
 
-COMMANDS = [[], ["build"], ["digest"], ["schedule"]]
+COMMANDS = [[], ["build"], ["digest"], ["schedule"], ["init"], ["check"], ["serve"]]
 
 
 def run_feeds(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -31,6 +32,13 @@ def test_help_works_for_every_command(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output
+
+
+def test_version_names_the_installed_release():
+    from feeds import __version__
+
+    result = run_feeds("--version")
+    assert (result.returncode, result.stdout) == (0, f"feeds, version {__version__}\n")
 
 
 def test_build_prints_warnings_then_one_summary_line(example_site, tmp_path):
@@ -130,7 +138,7 @@ def test_digest_sends_and_says_so_then_has_nothing_new(site, make_settings, smtp
     first = run_feeds(*args, "--since", "2026-11-27")
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("digest ") and first.stdout.endswith(
-        ": 2 sent, 1 skipped, 0 failed, 0 left for the next run\n"
+        ": 2 sent, 1 skipped, 0 failed, 0 deferred, 0 left for the next run\n"
     )
     assert len(smtp_server.messages) == 2
 
@@ -141,4 +149,176 @@ def test_bad_since_is_a_usage_error(example_site):
     assert (
         result.stderr
         == "error: --since: expected a date such as '2022-05-24 08:00', got 'yesterday'\n"
+    )
+
+
+# --- config values that must give one line and exit 2, never a traceback --------------------------
+
+CONFIG_VALUE_ERRORS = {
+    "an_impossible_date_in_config_yaml": (
+        "site: {title: 2022-13-45}\n",
+        None,
+        "{config}: not valid YAML: invalid date (month must be in 1..12)",
+    ),
+    "an_impossible_date_in_jekyll_config": (
+        "{}\n",
+        "title: 2022-02-30\nurl: https://example.org\n",
+        "{site}/_config.yml: not valid YAML: invalid date (day is out of range for month)",
+    ),
+    "a_duration_too_long_for_a_timedelta": (
+        "schedule: {build_every: 99999999999999d}\n",
+        None,
+        "{config}: schedule.build_every: expected a duration of at most 3650d, "
+        "got '99999999999999d'",
+    ),
+    "a_tzdata_folder_as_time_zone": (
+        "site: {timezone: America}\n",
+        None,
+        "{config}: site.timezone: unknown time zone 'America' "
+        "(use an IANA name such as Asia/Shanghai)",
+    ),
+    "a_control_character_in_a_config_title": (
+        'site: {title: "a\\x01b"}\n',
+        None,
+        "{config}: site.title: contains the control character U+0001",
+    ),
+    "binary_data_as_jekyll_title": (
+        "{}\n",
+        "title: !!binary aGVsbG8=\nurl: https://example.org\n",
+        "{site}/_config.yml: title: expected text, got binary data",
+    ),
+    "a_list_as_jekyll_lang": (
+        "{}\n",
+        "lang: [zh, en]\nurl: https://example.org\n",
+        "{site}/_config.yml: lang: expected text, got a list",
+    ),
+    "a_control_character_in_jekyll_description": (
+        "{}\n",
+        'description: "a\\x1b[31mb"\nurl: https://example.org\n',
+        "{site}/_config.yml: description: contains the control character U+001B",
+    ),
+    "a_control_character_in_the_permalink": (
+        "{}\n",
+        'permalink: "/:title\\x00.html"\nurl: https://example.org\n',
+        "{site}/_config.yml: permalink: contains the control character U+0000",
+    ),
+    "a_control_character_in_baseurl": (
+        "{}\n",
+        'baseurl: "/blog\\x7f"\nurl: https://example.org\n',
+        "{site}/_config.yml: baseurl: contains the control character U+007F",
+    ),
+    "a_control_character_in_the_url": (
+        'site: {url: "https://example.org/\\x0c"}\n',
+        None,
+        "{config}: site.url: contains the control character U+000C "
+        "(got 'https://example.org/\\x0c')",
+    ),
+    "credentials_in_the_site_url": (
+        "site: {url: 'https://user:secret@example.org'}\n",
+        None,
+        "{config}: site.url: expected a URL without user name or password, "
+        "got 'https://user:secret@example.org'",
+    ),
+    "a_port_out_of_range_in_the_site_url": (
+        "site: {url: 'https://example.org:99999'}\n",
+        None,
+        "{config}: site.url: expected a port between 1 and 65535, got 'https://example.org:99999'",
+    ),
+    "a_subscribers_file_holding_a_number": (
+        "digest: {subscribers_file: subs.yaml}\n",
+        None,
+        "{tmp}/subs.yaml: expected a list of subscribers, got int",
+    ),
+    "an_infinite_smtp_timeout": (
+        "digest: {smtp: {timeout: .inf}}\n",
+        None,
+        "{config}: digest.smtp.timeout: Input should be a finite number (got inf)",
+    ),
+    "a_rate_limit_of_one_message_in_forever": (
+        "digest: {smtp: {rate_limit: 1.0e-300}}\n",
+        None,
+        "{config}: digest.smtp.rate_limit: expected 0 (no limit) or at least 0.000278 "
+        "messages per second (one an hour) (got 1e-300)",
+    ),
+    "a_control_character_in_the_smtp_host": (
+        'digest: {smtp: {host: "relay\\x00.example.org"}}\n',
+        None,
+        "{config}: digest.smtp.host: expected a host name or IP address, "
+        "got 'relay\\x00.example.org'",
+    ),
+    "an_output_path_that_is_a_file": (
+        "output: a-file\n",
+        None,
+        "{config}: output: {tmp}/a-file is a file, not a folder",
+    ),
+    "a_state_dir_inside_a_file": (
+        "state_dir: a-file/state\n",
+        None,
+        "{config}: state_dir: cannot create {tmp}/a-file/state: {tmp}/a-file is a file, "
+        "not a folder",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "jekyll", "expected"), CONFIG_VALUE_ERRORS.values(), ids=CONFIG_VALUE_ERRORS.keys()
+)
+def test_a_bad_config_value_is_one_line_and_exit_2(site, tmp_path, config, jekyll, expected):
+    if jekyll is not None:
+        site.config(jekyll)
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    (tmp_path / "subs.yaml").write_text("5\n", encoding="utf-8")
+    path = tmp_path / "config.yaml"
+    path.write_text(config, encoding="utf-8")
+    result = run_feeds("digest", "--dry-run", "--config", str(path), "--site", str(site.root))
+    line = expected.format(config=path, site=site.root, tmp=tmp_path)
+    assert (result.returncode, result.stderr) == (2, f"error: {line}\n")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_output_folder_that_is_not_writable_is_one_line_and_exit_2(site, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    result = run_feeds("build", "--site", str(site.root), "--output", str(locked / "feeds"))
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"error: --output: cannot create {locked}/feeds: {locked} is not writable\n",
+    )
+
+
+@pytest.mark.parametrize("command", [["digest", "--dry-run"], ["subscribers", "list"]])
+def test_a_corrupt_state_database_is_named_with_what_to_do(site, tmp_path, command):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "state.sqlite3").write_bytes(b"not a database at all, " * 100)
+    (tmp_path / "config.yaml").write_text(
+        f"state_dir: state\nsite_dir: {site.root}\n", encoding="utf-8"
+    )
+    result = run_feeds(*command, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (
+        1,
+        "error: state/state.sqlite3: cannot use the state database: file is not a database "
+        "(restore it from a backup, or move it aside to start afresh; without it the next "
+        "digest takes digest.first_window and may repeat the last digest's posts)\n",
+    )
+
+
+def test_preview_into_a_missing_folder_is_a_usage_error(site, tmp_path):
+    result = run_feeds(
+        "digest", "--site", str(site.root), "--preview", str(tmp_path / "nope" / "p.html")
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"error: --preview: {tmp_path / 'nope'}: folder not found\n",
+    )
+    assert not (tmp_path / "nope").exists()
+
+
+def test_since_with_an_impossible_offset_is_a_usage_error(site):
+    result = run_feeds(
+        "digest", "--dry-run", "--site", str(site.root), "--since", "2022-05-24 08:00 +25:00"
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: --since: expected a date such as '2022-05-24 08:00', "
+        "got '2022-05-24 08:00 +25:00'\n",
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 
-from feeds.site.collect import collect
+import pytest
+
+from feeds.site.collect import BadPost, collect, read_body
 from tests.conftest import NOW, post_text
+from tests.test_yamlsafe import LAUGHS
 
 CST = timezone(timedelta(hours=8))
 
@@ -153,3 +157,171 @@ def test_html_in_a_title_is_stripped_so_readers_get_text(site, make_settings):
     build(settings, now=NOW)
     atom = (settings.output / "atom.xml").read_text(encoding="utf-8")
     assert "<title>重磅：A&amp;B 合并</title>" in atom
+
+
+# --- hostile file system entries (issue 9, item 6) -----------------------------------------------
+
+
+def reasons(collected) -> dict[str, str]:
+    return {p.source.rsplit("/", 1)[-1]: p.reason for p in collected.problems}
+
+
+def test_a_fifo_is_skipped_with_a_warning_instead_of_waited_for(site, make_settings):
+    site.post("2022-05-24-good.md")
+    os.mkfifo(site.posts / "2022-05-24-fifo.md")
+    collected = read(site, make_settings)
+    assert [post.slug for post in collected.posts] == ["good"]
+    assert reasons(collected) == {"2022-05-24-fifo.md": "skipped: a FIFO, not a regular file"}
+
+
+def test_a_symlink_to_a_device_is_skipped_unread(site, make_settings):
+    (site.posts / "2022-05-24-zero.md").symlink_to("/dev/zero")
+    collected = read(site, make_settings)
+    assert reasons(collected) == {
+        "2022-05-24-zero.md": "skipped: a symbolic link to outside the site, "
+        "which Jekyll's safe mode ignores too"
+    }
+
+
+def test_dangling_symlinks_and_symlink_loops_are_skipped_and_the_rest_read(site, make_settings):
+    site.post("2022-05-24-good.md")
+    site.post("sub/2022-05-24-deep.md")
+    (site.posts / "2022-05-24-dangling.md").symlink_to("nowhere.md")
+    (site.posts / "2022-05-24-self.md").symlink_to("2022-05-24-self.md")
+    (site.posts / "loop").symlink_to(".")
+    (site.posts / "sub" / "2022-05-24-up.md").symlink_to("..")
+    collected = read(site, make_settings)
+    assert sorted(post.slug for post in collected.posts) == ["deep", "good"]
+    assert reasons(collected) == {
+        "2022-05-24-dangling.md": "skipped: a symbolic link to nothing "
+        "(its target is missing or a loop)",
+        "2022-05-24-self.md": "skipped: a symbolic link to nothing "
+        "(its target is missing or a loop)",
+        "loop": "skipped: file name is not YYYY-MM-DD-title.ext, so Jekyll does not publish it",
+        "2022-05-24-up.md": "skipped: a symbolic link to a folder, "
+        "which Jekyll does not read posts through",
+    }
+
+
+def test_a_symlink_is_followed_only_to_a_file_inside_the_site(site, make_settings, tmp_path):
+    (site.root / "drafts").mkdir()
+    (site.root / "drafts" / "inside.md").write_text(post_text(title="里面"), encoding="utf-8")
+    (tmp_path / "secret.md").write_text(post_text(title="外面"), encoding="utf-8")
+    (site.posts / "2022-05-24-inside.md").symlink_to(site.root / "drafts" / "inside.md")
+    (site.posts / "2022-05-24-outside.md").symlink_to(tmp_path / "secret.md")
+    collected = read(site, make_settings)
+    assert [post.title for post in collected.posts] == ["里面"]
+    assert list(reasons(collected)) == ["2022-05-24-outside.md"]
+
+
+def test_a_huge_sparse_file_is_refused_by_its_size_before_reading(site, make_settings):
+    with open(site.posts / "2022-05-24-huge.md", "wb") as stream:
+        stream.truncate(2 * 1024**3)
+    assert reasons(read(site, make_settings)) == {
+        "2022-05-24-huge.md": "skipped: 2,147,483,648 bytes, more than max_post_bytes "
+        "(10,000,000); not read"
+    }
+
+
+def test_max_post_bytes_is_configurable(site, make_settings):
+    site.post("2022-05-24-small.md")
+    site.post("2022-05-24-big.md", body="字" * 1000)
+    settings = make_settings(site.root, "max_post_bytes: 2000\n")
+    collected = collect(settings.site, settings.posts_dir, now=NOW)
+    assert [post.slug for post in collected.posts] == ["small"]
+    assert reasons(collected)["2022-05-24-big.md"].startswith("skipped: 3,0")
+
+
+# --- posts that used to crash the whole build (issue 9) ------------------------------------------
+
+
+def test_invalid_yaml_timestamps_stay_text_in_any_key(site, make_settings):
+    site.post("2022-01-05-a.md", "---\ntitle: 2022-02-30\ndate: 2022-13-45\n---\nx\n")
+    collected = read(site, make_settings)
+    assert collected.posts[0].title == "2022-02-30"
+    assert collected.posts[0].date.isoformat() == "2022-01-05T00:00:00+08:00"
+    assert reasons(collected) == {
+        "2022-01-05-a.md": "date '2022-13-45' is not a date; using 2022-01-05 from the file name"
+    }
+
+
+def test_an_offset_of_a_day_or_more_is_not_a_date(site, make_settings):
+    site.post("2022-01-05-a.md", date="2022-01-05 10:00:00 +25:00")
+    collected = read(site, make_settings)
+    assert collected.posts[0].date.isoformat() == "2022-01-05T00:00:00+08:00"
+    assert len(collected.problems) == 1
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("0001-01-01 00:00:00 +08:00", "'0001-01-01 00:00:00 +08:00'"),
+        ("9999-12-31 23:00:00 -08:00", "'9999-12-31 23:00:00 -08:00'"),
+        ("0001-01-01", "'0001-01-01' (outside the years 1000 to 9998)"),
+        ("9999-12-31 23:00:00", "'9999-12-31T23:00:00' (outside the years 1000 to 9998)"),
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_fall_back_to_the_file_name(
+    site, make_settings, written, shown
+):
+    site.post("2022-01-05-a.md", date=written)
+    collected = read(site, make_settings)
+    assert collected.posts[0].date.isoformat() == "2022-01-05T00:00:00+08:00"
+    assert [p.reason for p in collected.problems] == [
+        f"date {shown} is not a date; using 2022-01-05 from the file name"
+    ]
+
+
+def test_a_file_name_date_in_year_1_is_no_usable_date(site, make_settings):
+    site.post("0001-01-01-a.md", date=None)
+    assert reasons(read(site, make_settings)) == {
+        "0001-01-01-a.md": "skipped: no usable date: '0001-01-01' in the file name "
+        "is not a calendar date"
+    }
+
+
+def test_an_empty_slug_without_a_title_is_skipped(site, make_settings):
+    site.post("2022-01-05-.md", title=None)
+    site.post("2022-01-06-.md", title="有标题")
+    collected = read(site, make_settings)
+    assert [post.title for post in collected.posts] == ["有标题"]
+    assert reasons(collected) == {
+        "2022-01-05-.md": "skipped: no title, and no slug in the file name to make one from"
+    }
+
+
+def test_a_title_of_control_characters_falls_back_to_the_slug(site, make_settings):
+    site.post("2022-05-24-my-post.md", title="\\x01\\x02\\x7f")
+    site.post("2022-05-24-other.md", title="A\\x1bB")
+    collected = read(site, make_settings)
+    assert [post.title for post in collected.posts] == ["My Post", "AB"]
+    assert reasons(collected) == {
+        "2022-05-24-my-post.md": "no title; using 'My Post' from the file name, as Jekyll does",
+        "2022-05-24-other.md": "title: control characters removed, giving 'AB'",
+    }
+
+
+def test_a_billion_laughs_front_matter_is_refused(site, make_settings):
+    site.post("2022-05-24-lol.md", f"---\n{LAUGHS}title: *i\n---\nx\n")
+    assert reasons(read(site, make_settings)) == {
+        "2022-05-24-lol.md": "skipped: front matter refused: "
+        "its aliases (*name) expand to more than 10,000 values"
+    }
+
+
+def test_a_newline_in_a_file_name_cannot_split_a_warning(site, make_settings):
+    site.post("2022-05-24-two\nlines.md", "")
+    [problem] = read(site, make_settings).problems
+    assert str(problem).endswith("/2022-05-24-two\\nlines.md: skipped: the file is empty")
+
+
+# --- the body belongs to the front matter it was read with ---------------------------------------
+
+
+def test_a_body_is_refused_when_its_front_matter_changed_since_it_was_read(site, make_settings):
+    path = site.post("2022-05-24-a.md", title="旧标题", body="旧正文")
+    post = only_post(site, make_settings)
+    assert read_body(post) == "旧正文\n"
+    path.write_text(post_text(title="新标题", body="新正文"), encoding="utf-8")
+    with pytest.raises(BadPost, match="front matter changed since it was read"):
+        read_body(post)

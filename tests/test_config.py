@@ -8,6 +8,7 @@ import pytest
 
 from feeds.config import load_settings
 from feeds.errors import ConfigError
+from tests.test_yamlsafe import LAUGHS
 
 
 def problems(tmp_path: Path, config: str | None, site_dir: Path) -> list[str]:
@@ -205,3 +206,137 @@ def test_a_categorys_window_falls_back_to_the_feeds_values(site, tmp_path):
     settings = load_settings(config, site_dir=site.root)
     assert settings.window("emnews") == (20, timedelta(hours=6), 1000, 50000)
     assert settings.window("other") == settings.window() == (20, timedelta(hours=2), 1000, 1048576)
+
+
+def test_a_csv_with_a_utf8_bom_is_read_as_excel_writes_it(site, tmp_path):
+    (tmp_path / "subs.csv").write_bytes("\ufeffemail,categories\nreader@example.com,all\n".encode())
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {subscribers_file: subs.csv}\n", encoding="utf-8")
+    settings = load_settings(config, site_dir=site.root)
+    assert [s.email for s in settings.subscribers] == ["reader@example.com"]
+
+
+def test_an_empty_subscriber_list_in_a_file_means_no_subscribers(site, tmp_path):
+    (tmp_path / "subs.yaml").write_text("subscribers: null\n", encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {subscribers_file: subs.yaml}\n", encoding="utf-8")
+    assert load_settings(config, site_dir=site.root).subscribers == []
+
+
+def test_an_empty_jekyll_lang_means_no_language(site, tmp_path):
+    site.config('lang: ""\nurl: https://example.org\n')
+    assert load_settings(None, site_dir=site.root).site.language is None
+
+
+def test_jekyll_text_settings_read_as_jekyll_prints_them(site, tmp_path):
+    site.config(
+        "title: |\n  两行\n  标题\nlang: zh_CN\ndescription: 2022\n"
+        "baseurl: /blog/\nurl: https://example.org\n"
+    )
+    settings = load_settings(None, site_dir=site.root)
+    assert (settings.site.title, settings.site.language, settings.site.description) == (
+        "两行 标题",
+        "zh-CN",
+        "2022",
+    )
+    assert settings.site.root == "https://example.org/blog/"
+
+
+def test_a_section_with_every_key_commented_out_is_empty(site, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("site:\n  # url: https://x.org\nfeeds:\n  categories:\n    # a: {title: A}\n")
+    settings = load_settings(config, site_dir=site.root)
+    assert (settings.site.url, settings.feeds.categories) == ("https://example.org", {})
+
+
+def test_site_and_subscriber_problems_are_reported_together(site, tmp_path):
+    site.config("url: example.org\n")
+    (tmp_path / "people.csv").write_text("email,categories\nnobody,all\n", encoding="utf-8")
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {subscribers_file: people.csv}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, site_dir=site.root)
+    assert str(caught.value).splitlines() == [
+        f"{site.root}/_config.yml: url: expected an absolute http(s) URL, got 'example.org'",
+        f"{tmp_path}/people.csv: row 2: email: value is not a valid email address: An email address must have an @-sign. (got 'nobody')",
+    ]
+
+
+def test_web_section_defaults(site, make_settings):
+    settings = make_settings(site.root, "web:\n  url: https://finews.withounder.com/newsletter/\n")
+    web = settings.web
+    assert web.url == "https://finews.withounder.com/newsletter"
+    assert (web.secret_env, web.host, web.port) == ("FEEDS_SECRET", "127.0.0.1", 8080)
+    assert (web.confirm_ttl.total_seconds(), web.confirm_interval.total_seconds()) == (
+        72 * 3600,
+        24 * 3600,
+    )
+
+
+def test_no_web_section_means_no_web_settings(site, make_settings):
+    assert make_settings(site.root, "feeds:\n  limit: 5\n").web is None
+
+
+def test_web_url_must_be_https_except_on_this_machine(site, tmp_path, make_settings):
+    lines = problems(tmp_path, "web:\n  url: http://finews.withounder.com/newsletter\n", site.root)
+    assert lines == [
+        f"{tmp_path / 'config.yaml'}: web.url: expected an https:// URL (http only for "
+        "127.0.0.1 and localhost), got 'http://finews.withounder.com/newsletter'"
+    ]
+    for host in ("127.0.0.1:8080", "localhost"):
+        settings = make_settings(site.root, f"web:\n  url: http://{host}/news\n")
+        assert settings.web.url == f"http://{host}/news"
+
+
+def test_web_secrets_come_from_the_environment_current_first(site, make_settings, monkeypatch):
+    from feeds.config import web_secrets
+
+    settings = make_settings(
+        site.root, "web:\n  url: https://example.org\n  old_secrets_env: FEEDS_OLD\n"
+    )
+    monkeypatch.delenv("FEEDS_SECRET", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        web_secrets(settings)
+    assert str(caught.value) == "environment variable FEEDS_SECRET is not set"
+    assert caught.value.exit_code == 2
+    monkeypatch.setenv("FEEDS_SECRET", "new")
+    monkeypatch.setenv("FEEDS_OLD", "old1, old2,")
+    assert web_secrets(settings) == ["new", "old1", "old2"]
+
+
+def test_a_billion_laughs_in_jekyll_config_is_one_config_error(site, tmp_path):
+    site.config(f"url: https://example.org\n{LAUGHS}title: *i\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, site_dir=site.root)
+    assert str(caught.value) == (
+        f"{site.root / '_config.yml'}: line 6: not valid YAML: "
+        "its aliases (*name) expand to more than 10,000 values"
+    )
+
+
+def test_max_post_bytes_must_be_a_real_size(site, tmp_path):
+    assert problems(tmp_path, "max_post_bytes: 999\n", site.root) == [
+        f"{tmp_path / 'config.yaml'}: max_post_bytes: "
+        "Input should be greater than or equal to 1000 (got 999)"
+    ]
+
+
+def test_web_service_keys_limits_proxies_and_body_cap(site, tmp_path, make_settings):
+    settings = make_settings(
+        site.root,
+        "web:\n  url: https://example.org/n\n  subscribe_limit: 3\n  subscribe_window: 10m\n"
+        "  trusted_proxies: [127.0.0.1, 10.0.0.0/8]\n  max_body: 65536\n",
+    )
+    web = settings.web
+    assert (web.subscribe_limit, web.subscribe_window.total_seconds(), web.max_body) == (
+        3,
+        600,
+        65536,
+    )
+    assert [str(n) for n in web.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8"]
+    lines = problems(
+        tmp_path, "web:\n  url: https://example.org\n  trusted_proxies: [nginx]\n", site.root
+    )
+    assert lines == [
+        f"{tmp_path / 'config.yaml'}: web.trusted_proxies.0: value is not a valid IPv4 or IPv6 network (got 'nginx')"
+    ]

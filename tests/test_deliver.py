@@ -7,7 +7,7 @@ from email.message import EmailMessage
 import pytest
 
 from feeds.config import SmtpOptions
-from feeds.newsletter.deliver import PermanentFailure, Smtp, TransientFailure
+from feeds.newsletter.deliver import PermanentFailure, RecipientDeferred, Smtp, TransientFailure
 from tests.conftest import free_port
 
 
@@ -99,3 +99,108 @@ def test_missing_credentials_are_a_config_error(monkeypatch):
         "digest.smtp: environment variable NO_SUCH_USER_VAR and NO_SUCH_PASSWORD_VAR not set "
         "(SMTP credentials are read from the environment)"
     )
+
+
+def test_a_full_mailbox_is_deferred_after_retries_and_the_connection_serves_the_next(smtp_server):
+    clock = FakeClock()
+    smtp_server.answers = {"full@example.org": "452 4.2.2 mailbox full"}
+    options = SmtpOptions(port=smtp_server.port, security="none", retries=2, backoff=1)
+    transport = Smtp(options, sleep=clock.sleep)
+    with pytest.raises(RecipientDeferred, match=r"452 4\.2\.2 mailbox full"):
+        transport.send(message(), "a@example.org", "full@example.org")
+    transport.send(message(1), "a@example.org", "here@example.org")
+    transport.close()
+    assert clock.sleeps == [1, 2]
+    assert smtp_server.rcpts == ["full@example.org"] * 3 + ["here@example.org"]
+
+
+def test_a_try_later_after_the_message_is_about_the_recipient_only_for_mailbox_codes(
+    smtp_server,
+):
+    smtp_server.fail_after = 0
+    transport = Smtp(SmtpOptions(port=smtp_server.port, security="none", retries=0))
+    with pytest.raises(TransientFailure) as server_wide:
+        transport.send(message(), "a@example.org", "b@example.org")
+    smtp_server.busy_answer = "452 4.2.2 mailbox full"
+    with pytest.raises(RecipientDeferred) as one_recipient:
+        transport.send(message(1), "a@example.org", "b@example.org")
+    transport.close()
+    assert not isinstance(server_wide.value, RecipientDeferred)
+    assert str(one_recipient.value) == "452 4.2.2 mailbox full"
+
+
+def test_smtputf8_not_offered_is_permanent_for_a_non_ascii_address(ascii_smtp_server):
+    transport = Smtp(SmtpOptions(port=ascii_smtp_server.port, security="none"))
+    with pytest.raises(PermanentFailure, match="SMTPUTF8 not supported by server"):
+        transport.send(message(), "a@example.org", "读者@example.org")
+    transport.send(message(1), "a@example.org", "here@example.org")
+    transport.close()
+    assert [rcpts for _, rcpts, _ in ascii_smtp_server.messages] == [["here@example.org"]]
+
+
+class TricklingServer:
+    """Just enough SMTP, then the answer to the message one byte every `gap` seconds."""
+
+    REPLY = b"250 2.0.0 queued as " + b"0123456789" * 5 + b"\r\n"
+
+    def __init__(self, gap: float):
+        import socket
+        import threading
+
+        self.gap = gap
+        self.trickled = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        import time
+
+        connection, _ = self.listener.accept()
+        with connection, connection.makefile("rb") as lines:
+            connection.sendall(b"220 slow.example.org ESMTP\r\n")
+            for line in lines:
+                command = line[:4].upper()
+                if command == b"DATA":
+                    connection.sendall(b"354 go ahead\r\n")
+                    while next(lines, b".\r\n") != b".\r\n":
+                        pass
+                    for byte in self.REPLY:
+                        try:
+                            connection.sendall(bytes([byte]))
+                        except OSError:  # the client gave up, as it should
+                            return
+                        self.trickled += 1
+                        time.sleep(self.gap)
+                    return
+                connection.sendall(b"221 bye\r\n" if command == b"QUIT" else b"250 ok\r\n")
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_the_timeout_is_a_deadline_for_the_whole_answer_not_for_each_byte():
+    server = TricklingServer(gap=0.1)  # the whole answer takes over 7 s
+    options = SmtpOptions(port=server.port, security="none", timeout=0.5, retries=0)
+    transport = Smtp(options)
+    try:
+        with pytest.raises(TransientFailure, match=r"no complete answer within 0\.5s"):
+            transport.send(message(), "a@example.org", "b@example.org")
+    finally:
+        transport.close()
+        server.close()
+    assert server.trickled < len(TricklingServer.REPLY)
+
+
+def test_a_ca_file_that_holds_no_certificate_is_a_config_error(tmp_path):
+    from feeds.errors import ConfigError
+
+    not_a_ca = tmp_path / "ca.pem"
+    not_a_ca.write_text("hello\n", encoding="utf-8")
+    options = SmtpOptions(port=free_port(), security="starttls", ca_file=not_a_ca)
+    with pytest.raises(ConfigError) as caught:
+        Smtp(options)
+    assert str(caught.value) == (
+        f"digest.smtp.ca_file: cannot load {not_a_ca}: NO_CERTIFICATE_OR_CRL_FOUND"
+    )
+    assert caught.value.exit_code == 2

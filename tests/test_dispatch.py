@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import mailbox
-import os
 import re
 import subprocess
 import time
@@ -16,7 +15,7 @@ import pytest
 from feeds.errors import LockedError
 from feeds.locking import exclusive_lock
 from feeds.newsletter.deliver import Outbox
-from feeds.newsletter.dispatch import preview, send_digest
+from feeds.newsletter.dispatch import dry_run, preview, send_digest
 from feeds.newsletter.state import State
 from tests.conftest import NOW, ROOT, feeds_args
 
@@ -372,22 +371,115 @@ def test_a_post_in_two_categories_reaches_readers_of_either_and_shows_once(
 
 
 def test_the_digest_reads_through_the_build_cache_and_gets_the_same_posts(
-    site, make_settings, smtp_server, tmp_path
+    site, make_settings, smtp_server, tmp_path, monkeypatch
 ):
+    from feeds.output import build as build_module
     from feeds.output.build import build, current_posts
 
     settings = make_settings(news_site(site).root, digest_config(smtp_server.port))
     without_cache = current_posts(settings, now=NOW)
     build(settings, now=NOW)
     site.post("2026-11-28-after.md", title="构建之后", date="2026-11-28 10:00:00 +0800")
+    # Files whose stamp matches the build's record are not read again.
+    read: list[str] = []
+    real_read_batch = build_module.read_batch
+
+    def spy(site_, posts_dir, paths):
+        read.extend(paths)
+        return real_read_batch(site_, posts_dir, paths)
+
+    monkeypatch.setattr(build_module, "read_batch", spy)
     with_cache = current_posts(settings, now=NOW)
+    assert [path.rsplit("/", 1)[-1] for path in read] == ["2026-11-28-after.md"]
     assert sorted(p.title for p in with_cache) == sorted(
         [p.title for p in without_cache] + ["构建之后"]
     )
     assert set(without_cache) <= set(with_cache)
-    # Files whose size and mtime match the build's record are not read again.
-    path = site.posts / "2026-11-28-em0.md"
-    status = path.stat()
-    path.write_text(path.read_text(encoding="utf-8").replace("东财新闻", "东财快讯"), "utf-8")
-    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
-    assert "东财新闻" in {p.title for p in current_posts(settings, now=NOW)}
+
+
+FULL = "452 4.2.2 mailbox full"
+
+
+def test_a_full_mailbox_defers_only_that_recipient_and_later_digests_go_out_on_time(
+    site, make_settings, smtp_server
+):
+    settings = make_settings(news_site(site).root, digest_config(smtp_server.port))
+    smtp_server.answers = {"reader@example.com": FULL}
+    first = send_digest(settings, now=NOW)
+    assert (first.sent, first.deferred, first.failed, first.pending) == (1, 1, 0, 0)
+    assert first.ok and State(settings.state_dir).unfinished_digest() is None
+    site.post("2026-11-29-next.md", title="次日新闻", date="2026-11-29 09:00:00 +0800")
+    second = send_digest(settings, now=NOW + timedelta(days=1))
+    assert (second.key, second.sent, second.deferred) == ("2026-11-29", 1, 2)
+    smtp_server.answers = {}
+    third = send_digest(settings, now=NOW + timedelta(days=2))
+    assert (third.sent, third.deferred, third.failed) == (2, 0, 0)
+    reader = smtp_server.by_recipient()["reader@example.com"]
+    assert [str(m["Subject"]) for m in reader] == [
+        "测试站 每日摘要 2026-11-28（3 篇）",
+        "测试站 每日摘要 2026-11-29（1 篇）",
+    ]
+    assert len(smtp_server.by_recipient()["all@example.com"]) == 2
+    fourth = send_digest(settings, now=NOW + timedelta(days=3))
+    assert fourth.sent == 0 and len(smtp_server.messages) == 4
+
+
+def test_a_recipient_still_deferred_after_its_attempts_fails(site, make_settings, smtp_server):
+    config = digest_config(smtp_server.port, extra="  deferred_attempts: 2\n")
+    settings = make_settings(news_site(site).root, config)
+    smtp_server.answers = {"reader@example.com": FULL}
+    send_digest(settings, now=NOW)
+    second = send_digest(settings, now=NOW + timedelta(hours=1))
+    assert (second.sent, second.deferred, second.failed, second.ok) == (0, 0, 1, False)
+    asked = len(smtp_server.rcpts)
+    third = send_digest(settings, now=NOW + timedelta(hours=2))
+    assert (third.key, third.failed, len(smtp_server.rcpts)) == (None, 0, asked)
+
+
+def test_a_recipient_deferred_longer_than_the_max_age_fails_without_another_try(
+    site, make_settings, smtp_server
+):
+    config = digest_config(smtp_server.port, extra="  deferred_max_age: 1d\n")
+    settings = make_settings(news_site(site).root, config)
+    smtp_server.answers = {"reader@example.com": FULL}
+    send_digest(settings, now=NOW)
+    asked = len(smtp_server.rcpts)
+    late = send_digest(settings, now=NOW + timedelta(days=1))
+    assert (late.sent, late.deferred, late.failed) == (0, 0, 1)
+    assert len(smtp_server.rcpts) == asked
+    row = State(settings.state_dir).db.execute(
+        "SELECT status, error FROM recipients WHERE email = 'reader@example.com'"
+    )
+    assert row.fetchone() == (
+        "failed",
+        "still deferred 1d after the digest was planned (last answer: 452 4.2.2 mailbox full)",
+    )
+
+
+def test_a_non_ascii_address_without_smtputf8_fails_only_that_recipient(
+    site, make_settings, ascii_smtp_server
+):
+    subscribers = (
+        "    - {email: 读者@example.com, categories: all}\n"
+        "    - {email: all@example.com, categories: all}\n"
+    )
+    settings = make_settings(
+        news_site(site).root, digest_config(ascii_smtp_server.port, subscribers)
+    )
+    report = send_digest(settings, now=NOW)
+    assert (report.sent, report.failed, report.pending, report.error) == (1, 1, 0, None)
+    assert list(ascii_smtp_server.by_recipient()) == ["all@example.com"]
+    assert State(settings.state_dir).unfinished_digest() is None
+
+
+def test_a_dry_run_lists_the_deferred_recipients_a_run_would_retry(
+    site, make_settings, smtp_server
+):
+    settings = make_settings(news_site(site).root, digest_config(smtp_server.port))
+    smtp_server.answers = {"reader@example.com": FULL}
+    send_digest(settings, now=NOW)
+    report = dry_run(settings, now=NOW + timedelta(hours=1), since=None)
+    assert report.lines == [
+        "reader@example.com\t测试站 每日摘要 2026-11-28（3 篇）\t3 items (retry)"
+    ]
+    assert dry_run(settings, now=NOW + timedelta(days=3), since=None).lines == []

@@ -133,3 +133,9 @@ def test_without_hubs_no_hub_link_is_written(site, make_settings):
     assert 'rel="hub"' not in (out / "atom.xml").read_text(encoding="utf-8")
     assert 'rel="hub"' not in (out / "rss.xml").read_text(encoding="utf-8")
     assert "hubs" not in (out / "feed.json").read_text(encoding="utf-8")
+
+
+def test_a_category_name_too_long_for_a_file_name_still_gets_a_folder():
+    assert len(safe_slug("a" * 300)) == 255
+    assert len(safe_slug("Ab " * 200)) <= 255
+    assert safe_slug("a" * 300) != safe_slug("a" * 301)

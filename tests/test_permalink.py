@@ -9,7 +9,13 @@ import pytest
 
 from feeds.config import load_settings
 from feeds.site.collect import collect
-from feeds.site.permalink import check_permalink, escape_path, sanitize_url, slugify
+from feeds.site.permalink import (
+    check_permalink,
+    encode_url_path,
+    escape_path,
+    sanitize_url,
+    slugify,
+)
 from tests.conftest import NOW
 
 HERE = Path(__file__).parent
@@ -48,3 +54,20 @@ def test_escape_and_sanitize_never_leave_the_site_root():
 def test_unknown_placeholder_is_rejected():
     with pytest.raises(ValueError, match="unknown placeholder ':nope'"):
         check_permalink("/:nope/:title/")
+
+
+def test_a_permalink_with_spaces_and_angle_brackets_is_percent_encoded(tmp_path):
+    from tests.conftest import SiteMaker, post_text
+
+    site = SiteMaker(tmp_path / "site")
+    site.post("2022-05-24-a.md", post_text(extra='permalink: "/a b<c>?d#e%/:title/"'))
+    settings = load_settings(None, site_dir=site.root)
+    [post] = collect(settings.site, settings.posts_dir, now=NOW).posts
+    assert post.url == "https://example.org/a%20b%3Cc%3E%3Fd%23e%25/a/"
+
+
+def test_percent_encoding_keeps_jekylls_own_escapes():
+    assert encode_url_path("/21shijijingjibaodao%20%20nancailicaitong/x.html") == (
+        "/21shijijingjibaodao%20%20nancailicaitong/x.html"
+    )
+    assert encode_url_path("/中文/x y.html") == "/%E4%B8%AD%E6%96%87/x%20y.html"

@@ -124,3 +124,25 @@ def test_empty_body_has_empty_summary():
 )
 def test_titles_are_stripped_of_html_as_jekyll_feed_does(title, text):
     assert strip_html(title) == text
+
+
+def test_character_references_xml_forbids_are_removed_after_sanitizing():
+    html = render_body(
+        "<p>a &#x1; b &#xFFFF; c &#xB; d &#xFFFE; e</p>",
+        is_markdown=False,
+        base_url="https://example.org/p.html",
+        summary_length=140,
+    ).html
+    assert html == "<p>a  b  c  d  e</p>"
+
+
+def test_a_paragraph_of_sixty_thousand_links_is_summarized_as_links_only():
+    links = " ".join(f'<a href="https://example.org/{n}">链接{n}</a>' for n in range(60_000))
+    html = f"<p>正文在这里。</p><p>{links}</p>"
+    assert summarize(html) == "正文在这里。"
+
+
+def test_a_link_word_that_also_appears_outside_the_link_still_counts_as_prose():
+    assert summarize('<p>来源 <a href="https://example.org/">来源</a></p><p>正文。</p>') == (
+        "来源 来源 正文。"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from feeds.newsletter.state import State
@@ -163,3 +163,31 @@ def test_once_runs_every_job_and_exits(site, tmp_path, smtp_server):
     assert result.returncode == 0, result.stderr
     assert " build: started " in result.stderr and " digest: started " in result.stderr
     assert (tmp_path / "out" / "atom.xml").exists() and len(smtp_server.messages) == 1
+
+
+def test_the_bounces_job_runs_when_configured(site, tmp_path):
+    import mailbox
+
+    from feeds.newsletter.subscribers import Origin, SubscriberStore
+    from tests.test_bounces import dsn
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "state_dir: state\noutput: out\nbounces: {maildir: box}\n"
+        "schedule: {build: false, digest: false, bounces_every: 1h}\n",
+        encoding="utf-8",
+    )
+    store = SubscriberStore(tmp_path / "state")
+    store.add("gone@example.com", None, None, Origin("cli"), datetime.now(UTC))
+    mailbox.Maildir(tmp_path / "box", create=True).add(
+        dsn("digest@example.org", "gone@example.com", "5.1.1")
+    )
+    args = ("--config", str(config), "--site", str(site.root))
+    listed = subprocess.run(feeds_args("schedule", "--list", *args), capture_output=True, text=True)
+    assert listed.stdout.startswith("bounces  every 1h")
+    result = subprocess.run(
+        feeds_args("schedule", "--once", *args), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 mails read: 1 hard bounces" in result.stderr
+    assert store.by_email("gone@example.com").status == "bounced"

@@ -1,34 +1,43 @@
 """Hand messages over: to a local Maildir outbox or to an SMTP server. The network edge.
 
 A transport answers each message with success, a permanent refusal for that
-recipient (logged, the others go on), or raises: ``TransientFailure`` when the
-server stayed unreachable or kept saying "try later" through every retry,
-``DeliveryError`` when nothing can be sent at all (bad credentials, sender
-refused). Secrets come from environment variables and never reach a log.
+recipient (logged, the others go on), or raises: ``RecipientDeferred`` when the
+server kept saying "try later" about that one recipient (mailbox full) through
+every retry, ``TransientFailure`` when the server stayed unreachable or said
+"try later" to the whole message, ``DeliveryError`` when nothing can be sent at
+all (bad credentials, sender refused). Secrets come from environment variables
+and never reach a log.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
+import re
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 from typing import Protocol
 
 from feeds.config import SmtpOptions
 from feeds.errors import ConfigError, DeliveryError
+from feeds.newsletter.mailpolicy import MAIL
 
 log = logging.getLogger(__name__)
 
 
 class TransientFailure(Exception):
     """The server could not take the message now; a later run may succeed."""
+
+
+class RecipientDeferred(TransientFailure):
+    """The server said "try later" about this recipient only; the others can go on."""
 
 
 class PermanentFailure(Exception):
@@ -59,13 +68,78 @@ class Outbox:
             return
         temporary = self.folder / "tmp" / name
         with open(temporary, "wb") as stream:
-            stream.write(message.as_bytes(policy=SMTP))
+            stream.write(message.as_bytes(policy=MAIL))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, self.folder / "new" / name)
 
     def close(self) -> None:
         pass
+
+
+class _Deadline:
+    """Makes the SMTP ``timeout`` a deadline for a whole exchange, not a limit per read.
+
+    smtplib gives the socket timeout to every read, so a server trickling one
+    byte every few seconds could hold a run for as long as it liked. Here a
+    connection's greeting and handshake share one deadline, and so does each
+    message from MAIL FROM to the server's final answer.
+    """
+
+    timeout: float
+    sock: socket.socket | None
+    file: io.BufferedReader | None
+
+    def __init__(self, *args, **kwargs):
+        self.deadline = time.monotonic() + kwargs["timeout"]
+        super().__init__(*args, **kwargs)
+
+    def restart_deadline(self) -> None:
+        self.deadline = time.monotonic() + self.timeout
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no complete answer within {self.timeout:g}s")
+        return left
+
+    def send(self, s) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(self.remaining())
+        super().send(s)  # type: ignore[misc]
+
+    def getreply(self):
+        if self.file is None and self.sock is not None:
+            self.file = io.BufferedReader(_DeadlineReader(self))
+        return super().getreply()  # type: ignore[misc]
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's bytes, each read allowed only the time left until the deadline."""
+
+    def __init__(self, connection: _Deadline):
+        self.connection = connection
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        sock = self.connection.sock
+        if sock is None:
+            return 0
+        sock.settimeout(self.connection.remaining())
+        try:
+            return sock.recv_into(buffer)
+        except TimeoutError:
+            raise TimeoutError(f"no complete answer within {self.connection.timeout:g}s") from None
+
+
+class _SMTP(_Deadline, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_Deadline, smtplib.SMTP_SSL):
+    pass
 
 
 def _credentials(options: SmtpOptions) -> tuple[str, str] | None:
@@ -98,25 +172,31 @@ class Smtp:
     ):
         self.options = options
         self.credentials = _credentials(options)
+        self.context = self.tls_context() if options.security != "none" else None
         self.sleep = sleep
         self.clock = clock
-        self.connection: smtplib.SMTP | None = None
+        self.connection: _SMTP | _SMTP_SSL | None = None
         self.last_sent: float | None = None
 
     def tls_context(self) -> ssl.SSLContext:
+        """The system's CAs, plus ``ca_file``; a ca_file that is no CA is a config error."""
         cafile = str(self.options.ca_file) if self.options.ca_file else None
-        return ssl.create_default_context(cafile=cafile)
+        try:
+            return ssl.create_default_context(cafile=cafile)
+        except OSError as exc:  # ssl.SSLError is one too
+            reason = exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror
+            raise ConfigError(f"digest.smtp.ca_file: cannot load {cafile}: {reason}") from None
 
-    def connect(self) -> smtplib.SMTP:
+    def connect(self) -> _SMTP | _SMTP_SSL:
         options = self.options
         if options.security == "tls":
-            connection: smtplib.SMTP = smtplib.SMTP_SSL(
-                options.host, options.port, timeout=options.timeout, context=self.tls_context()
+            connection: _SMTP | _SMTP_SSL = _SMTP_SSL(
+                options.host, options.port, timeout=options.timeout, context=self.context
             )
         else:
-            connection = smtplib.SMTP(options.host, options.port, timeout=options.timeout)
+            connection = _SMTP(options.host, options.port, timeout=options.timeout)
             if options.security == "starttls":
-                connection.starttls(context=self.tls_context())
+                connection.starttls(context=self.context)
         if self.credentials:
             try:
                 connection.login(*self.credentials)
@@ -136,7 +216,8 @@ class Smtp:
                 self._send_once(message, sender, recipient)
                 return
             except TransientFailure as exc:
-                self.close()
+                if not isinstance(exc, RecipientDeferred):
+                    self.close()
                 if attempt == attempts:
                     raise
                 delay = self.options.backoff * 2 ** (attempt - 1)
@@ -148,13 +229,18 @@ class Smtp:
         try:
             if self.connection is None:
                 self.connection = self.connect()
-            data = message.as_bytes(policy=SMTP)  # flattened once, not again by smtplib
+            data = message.as_bytes(policy=MAIL)  # flattened once, not again by smtplib
             options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
+            self.connection.restart_deadline()
             self.connection.sendmail(sender, [recipient], data, mail_options=options)
             self.last_sent = self.clock()
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"refused"))
-            _classify(code, text, where)
+            _classify(code, text, about_recipient=True)
+        except smtplib.SMTPNotSupportedError as exc:  # SMTPUTF8, raised before anything is sent
+            if not sender.isascii():
+                raise DeliveryError(f"sender {sender}: {exc}", where=where) from None
+            raise PermanentFailure(f"{exc}: cannot send to a non-ASCII address") from None
         except smtplib.SMTPSenderRefused as exc:
             if exc.smtp_code >= 500:
                 raise DeliveryError(
@@ -162,7 +248,7 @@ class Smtp:
                 ) from None
             raise TransientFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
         except smtplib.SMTPResponseException as exc:
-            _classify(exc.smtp_code, exc.smtp_error, where)
+            _classify(exc.smtp_code, exc.smtp_error, about_recipient=False)
         except ssl.SSLCertVerificationError as exc:
             raise DeliveryError(
                 f"TLS certificate not trusted: {exc.verify_message}", where=where
@@ -185,6 +271,7 @@ class Smtp:
     def close(self) -> None:
         if self.connection is not None:
             try:
+                self.connection.restart_deadline()
                 self.connection.quit()
             except (smtplib.SMTPException, OSError):
                 self.connection.close()
@@ -195,10 +282,23 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _classify(code: int, text: bytes | str, where: str) -> None:
+# RFC 3463 enhanced status codes X.1.* (address) and X.2.* (mailbox) are about one recipient.
+_MAILBOX_STATUS = re.compile(r"^4\.[12]\.\d{1,3}\b")
+
+
+def _classify(code: int, text: bytes | str, *, about_recipient: bool) -> None:
+    """Raise the failure an SMTP answer means.
+
+    A "try later" is about one recipient when it answers RCPT TO, or when its
+    enhanced status code names the address or the mailbox (``452 4.2.2 mailbox
+    full`` after DATA); any other "try later" is about the server.
+    """
+    message = f"{code} {_text(text)}"
     if 400 <= code < 500:
-        raise TransientFailure(f"{code} {_text(text)}")
-    raise PermanentFailure(f"{code} {_text(text)}")
+        if about_recipient or _MAILBOX_STATUS.match(_text(text)):
+            raise RecipientDeferred(message)
+        raise TransientFailure(message)
+    raise PermanentFailure(message)
 
 
 def open_transport(kind: str, options: SmtpOptions, state_dir: Path) -> Transport:

@@ -20,24 +20,33 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urlsplit
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from feeds.config import Settings, Subscriber
+from feeds.config import Settings
 from feeds.errors import TemplateError
 from feeds.newsletter.state import Variant
 from feeds.output.feedwriter import feed_url, safe_slug
 from feeds.site.post import Post
 from feeds.templating import environment
 
+if TYPE_CHECKING:
+    from feeds.newsletter.audience import Links
+
 log = logging.getLogger(__name__)
 
 RECIPIENT_MARK = "%%feeds-recipient%%"
 UNSUBSCRIBE_MARK = "%%feeds-unsubscribe%%"
+PREFERENCES_MARK = "%%feeds-preferences%%"
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\ufeff]+")
 _TITLE_NOISE = re.compile(r"[\s。．.!！?？…]+$")
+
+
+class Reader(Protocol):
+    def wants(self, category: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,7 @@ def variant_key(categories: Sequence[str]) -> str:
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:16]
 
 
-def categories_with_news(subscriber: Subscriber, by_category: dict[str, list[Item]]) -> list[str]:
+def categories_with_news(subscriber: Reader, by_category: dict[str, list[Item]]) -> list[str]:
     return sorted(name for name in by_category if by_category[name] and subscriber.wants(name))
 
 
@@ -230,6 +239,7 @@ class Composer:
                 "categories_label": "、".join(s.title for s in sections) or "全部",
                 "recipient_email": RECIPIENT_MARK,
                 "unsubscribe_url": UNSUBSCRIBE_MARK,
+                "preferences_url": PREFERENCES_MARK if self.settings.web else "",
             }
             html = inline_css(self._render("digest.html", context))
             text = self._render("digest.txt", context)
@@ -268,10 +278,14 @@ def inline_css(html: str) -> str:
     ).transform(pretty_print=False)
 
 
-def personalize(text: str, email: str, unsubscribe_url: str, *, html: bool) -> str:
+def personalize(
+    text: str, email: str, unsubscribe_url: str, *, html: bool, preferences_url: str = ""
+) -> str:
     escape = html_lib.escape if html else (lambda value: value)
-    return text.replace(RECIPIENT_MARK, escape(email)).replace(
-        UNSUBSCRIBE_MARK, escape(unsubscribe_url)
+    return (
+        text.replace(RECIPIENT_MARK, escape(email))
+        .replace(UNSUBSCRIBE_MARK, escape(unsubscribe_url))
+        .replace(PREFERENCES_MARK, escape(preferences_url))
     )
 
 
@@ -302,11 +316,21 @@ def build_message(
     name: str | None,
     message_id: str,
     date: datetime,
+    links: Links | None = None,
 ) -> EmailMessage:
-    """A multipart/alternative message with list headers (RFC 2369, 2919, 8058)."""
+    """A multipart/alternative message with list headers (RFC 2369, 2919, 8058).
+
+    With ``links`` (a web section is configured) the reader's own signed pages
+    are used; without, the configured ``unsubscribe_url`` as before.
+    """
     sender = settings.sender
     domain = urlsplit(settings.site.url).hostname or sender.domain
     mailto_uri, https_uri = unsubscribe_uris(settings, email)
+    unsubscribe = unsubscribe_link(settings, email)
+    preferences = ""
+    if links is not None:
+        https_uri = unsubscribe = links.unsubscribe
+        preferences = links.preferences
     user, _, host = email.rpartition("@")
 
     message = EmailMessage()
@@ -316,15 +340,20 @@ def build_message(
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     message["List-Id"] = f"{one_line(settings.site.title)} <digest.{domain}>"
-    if https_uri:
+    if links is not None:
+        message["List-Unsubscribe"] = f"<{https_uri}>, <{mailto_uri}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    elif https_uri:
         message["List-Unsubscribe"] = f"<{mailto_uri}>, <{https_uri}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     else:
         message["List-Unsubscribe"] = f"<{mailto_uri}>"
     message["Auto-Submitted"] = "auto-generated"
-    unsubscribe = unsubscribe_link(settings, email)
-    message.set_content(personalize(variant.text, email, unsubscribe, html=False))
+    message.set_content(
+        personalize(variant.text, email, unsubscribe, html=False, preferences_url=preferences)
+    )
     message.add_alternative(
-        personalize(variant.html, email, unsubscribe, html=True), subtype="html"
+        personalize(variant.html, email, unsubscribe, html=True, preferences_url=preferences),
+        subtype="html",
     )
     return message

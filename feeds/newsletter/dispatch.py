@@ -5,21 +5,34 @@ SMTP outage), with the content stored then; only a run with nothing
 unfinished plans a new one. New posts are the posts no delivered digest has
 carried yet, so a post whose file arrives late is in the next digest instead
 of being lost between two windows.
+
+A recipient the server keeps telling "try later" (mailbox full) is deferred
+instead of holding everyone else: the digest completes, and each later run
+first retries the deferred recipients with their stored message, oldest
+digest first, until ``digest.deferred_attempts`` or ``deferred_max_age`` runs out.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from feeds.config import Settings
+from feeds.config import Settings, format_duration
 from feeds.errors import ConfigError
 from feeds.locking import exclusive_lock
-from feeds.newsletter.deliver import PermanentFailure, TransientFailure, Transport, open_transport
+from feeds.newsletter.audience import audience, configured, link_maker, still_wanted, sync_config
+from feeds.newsletter.deliver import (
+    PermanentFailure,
+    RecipientDeferred,
+    TransientFailure,
+    Transport,
+    open_transport,
+)
 from feeds.newsletter.digest import (
     Composer,
     Item,
@@ -35,6 +48,7 @@ from feeds.newsletter.digest import (
     variant_key,
 )
 from feeds.newsletter.state import Digest, Recipient, State, Variant
+from feeds.newsletter.subscribers import SubscriberStore
 from feeds.output.build import current_posts, render_post
 
 log = logging.getLogger(__name__)
@@ -46,6 +60,7 @@ class DigestReport:
     sent: int = 0
     skipped: int = 0  # subscribers with nothing new in their categories
     failed: int = 0  # refused for good by the server
+    deferred: int = 0  # the server said "try later" about them; later runs retry them
     pending: int = 0  # not delivered yet; the next run retries them
     posts: int = 0
     resumed: bool = False
@@ -55,7 +70,16 @@ class DigestReport:
 
     @property
     def ok(self) -> bool:
+        """Deferred recipients do not count against a run: later runs deal with them."""
         return not self.failed and not self.pending and not self.error
+
+    @property
+    def summary(self) -> str:
+        resumed = ", resumed" if self.resumed else ""
+        return (
+            f"digest {self.key}{resumed}: {self.sent} sent, {self.skipped} skipped, "
+            f"{self.failed} failed, {self.deferred} deferred, {self.pending} left for the next run"
+        )
 
 
 @dataclass(frozen=True)
@@ -109,11 +133,14 @@ def make_plan(
     key = key or state.next_key(day)
     domain = urlsplit(settings.site.url).hostname or "localhost"
     composer = Composer(settings, settings.templates_dir)
-    subscribers = [
-        s for s in settings.subscribers if only is None or s.email.lower() == only.lower()
-    ]
+    store = SubscriberStore(settings.state_dir)
+    try:
+        readers = audience(settings, store)
+    finally:
+        store.close()
+    subscribers = [s for s in readers if only is None or s.email.lower() == only.lower()]
     if only is not None and not subscribers:
-        raise ConfigError(f"--to {only}: not a subscriber in the configuration")
+        raise ConfigError(f"--to {only}: not an active subscriber")
     variants: dict[str, Variant] = {}
     recipients: list[Recipient] = []
     skipped = 0
@@ -143,7 +170,12 @@ def make_plan(
 def preview(
     settings: Settings, output: Path, *, now: datetime, since: datetime | None, to: str | None
 ) -> DigestReport:
-    """Write the inlined HTML a subscriber (or a reader of every category) would get."""
+    """Write the inlined HTML a subscriber (or a reader of every category) would get.
+
+    The folder must exist, as for a shell redirection: a typo should not create folders.
+    """
+    if not output.parent.is_dir():
+        raise ConfigError(f"{output.parent}: folder not found", where="--preview")
     state = State(settings.state_dir)
     try:
         if to:
@@ -158,35 +190,49 @@ def preview(
             composer = Composer(settings, settings.templates_dir)
             html = composer.render(sorted(by_category), by_category, day).html
             count = len(posts)
+    except sqlite3.DatabaseError as exc:
+        raise state.unusable(exc) from None
     finally:
         state.close()
     email = to or "reader@example.com"
     html = personalize(html, email, unsubscribe_link(settings, email), html=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(html, encoding="utf-8")
+    try:
+        output.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror}", where="--preview") from None
     return DigestReport(key="preview", posts=count)
 
 
 def dry_run(settings: Settings, *, now: datetime, since: datetime | None) -> DigestReport:
+    """What a run now would send: the deferred recipients due a retry, then the digest's."""
     state = State(settings.state_dir)
     try:
+        retries = []
+        for digest, recipients in state.deferred():
+            if now - digest.created_at < settings.digest.deferred_max_age:
+                retries += listing(recipients, state.variants(digest), " (retry)")
         unfinished = state.unfinished_digest()
         if unfinished is not None:
-            variants = state.variants(unfinished)
             pending = state.pending(unfinished)
-            lines = [
-                f"{r.email}\t{variants[r.variant].subject}\t{variants[r.variant].items} items"
-                for r in pending
-            ]
-            return DigestReport(key=unfinished.key, pending=len(pending), resumed=True, lines=lines)
+            lines = listing(pending, state.variants(unfinished))
+            return DigestReport(
+                key=unfinished.key, pending=len(pending), resumed=True, lines=retries + lines
+            )
         plan = make_plan(settings, state, now=now, since=since, key="dry-run")
+    except sqlite3.DatabaseError as exc:
+        raise state.unusable(exc) from None
     finally:
         state.close()
-    lines = [
-        f"{r.email}\t{plan.variants[r.variant].subject}\t{plan.variants[r.variant].items} items"
-        for r in plan.recipients
-    ]
+    lines = retries + listing(plan.recipients, plan.variants)
     return DigestReport(key=None, skipped=plan.skipped, posts=len(plan.posts), lines=lines)
+
+
+def listing(recipients: list[Recipient], variants: dict[str, Variant], note: str = "") -> list[str]:
+    """One dry-run line per recipient: address, subject, item count."""
+    return [
+        f"{r.email}\t{variants[r.variant].subject}\t{variants[r.variant].items} items{note}"
+        for r in recipients
+    ]
 
 
 def send_digest(
@@ -198,34 +244,78 @@ def send_digest(
     should_stop: Callable[[], bool] = lambda: False,
     transport: Transport | None = None,
 ) -> DigestReport:
-    """Deliver the unfinished digest, or plan and deliver a new one. Holds the digest lock."""
+    """Deliver the unfinished digest, or plan and deliver a new one. Holds the digest lock.
+
+    Recipients deferred by earlier runs are retried first; a server that is
+    down stops the run before the digest's own recipients are tried.
+    """
     clock = clock or (lambda: now)
     with exclusive_lock(settings.state_dir, "digest.lock", "feeds digest"):
         state = State(settings.state_dir)
         try:
             report = DigestReport()
+            store = SubscriberStore(settings.state_dir)
+            try:
+                sync_config(settings, store, now)
+            finally:
+                store.close()
             digest = state.unfinished_digest()
             if digest is None:
                 plan = make_plan(settings, state, now=now, since=since)
                 report.skipped, report.posts = plan.skipped, len(plan.posts)
-                if not plan.recipients:
-                    return report
-                digest = state.plan(
-                    key=plan.key,
-                    created_at=now,
-                    window=plan.window,
-                    posts=plan.posts,
-                    variants=list(plan.variants.values()),
-                    recipients=plan.recipients,
-                )
+                if plan.recipients:
+                    digest = state.plan(
+                        key=plan.key,
+                        created_at=now,
+                        window=plan.window,
+                        posts=plan.posts,
+                        variants=list(plan.variants.values()),
+                        recipients=plan.recipients,
+                    )
             else:
                 report.resumed = True
-            report.key = digest.key
-            deliver_pending(settings, state, digest, report, clock, should_stop, transport)
-            state.complete_if_done(digest, clock())
+            deferred = state.deferred()
+            if digest is None and not deferred:
+                return report
+            report.key = digest.key if digest else deferred[-1][0].key
+            going = retry_deferred(settings, state, deferred, report, clock, should_stop, transport)
+            if digest is not None:
+                if going:
+                    deliver_pending(settings, state, digest, report, clock, should_stop, transport)
+                state.complete_if_done(digest, clock())
+                report.pending = len(state.pending(digest))
+            report.deferred = state.count_deferred()
             return report
+        except sqlite3.DatabaseError as exc:
+            raise state.unusable(exc) from None
         finally:
             state.close()
+
+
+def retry_deferred(
+    settings: Settings,
+    state: State,
+    deferred: list[tuple[Digest, list[Recipient]]],
+    report: DigestReport,
+    clock: Callable[[], datetime],
+    should_stop: Callable[[], bool],
+    transport: Transport | None,
+) -> bool:
+    """Give deferred recipients another try, or give up on those too old; False to stop the run."""
+    max_age = settings.digest.deferred_max_age
+    for digest, recipients in deferred:
+        if clock() - digest.created_at >= max_age:
+            reason = f"still deferred {format_duration(max_age)} after the digest was planned"
+            for recipient in recipients:
+                log.error("%s: digest %s: %s", recipient.email, digest.key, reason)
+                state.give_up(digest, recipient.email, clock(), reason)
+            report.failed += len(recipients)
+            continue
+        if not deliver_pending(
+            settings, state, digest, report, clock, should_stop, transport, recipients
+        ):
+            return False
+    return True
 
 
 def deliver_pending(
@@ -236,23 +326,28 @@ def deliver_pending(
     clock: Callable[[], datetime],
     should_stop: Callable[[], bool],
     transport: Transport | None,
-) -> None:
+    recipients: list[Recipient] | None = None,
+) -> bool:
+    """Send the digest to its pending recipients (or these); False when the run must stop."""
     variants = state.variants(digest)
-    pending = state.pending(digest)
-    wanted = {s.email.lower() for s in settings.subscribers}
+    pending = state.pending(digest) if recipients is None else recipients
+    listed = configured(settings)
+    links_for = link_maker(settings)
+    store = SubscriberStore(settings.state_dir)
     transport = transport or open_transport(
         settings.digest.transport, settings.digest.smtp, settings.state_dir
     )
     sender = settings.sender.addr_spec
     try:
-        for index, recipient in enumerate(pending):
+        for recipient in pending:
             if should_stop():
                 report.stopped = True
-                report.pending = len(pending) - index
-                return
-            if recipient.email.lower() not in wanted:  # unsubscribed since the digest was planned
+                return False
+            subscriber = still_wanted(store, recipient.email, listed)
+            if subscriber is None:  # unsubscribed, bounced or taken off the list since planning
                 state.mark(digest, recipient.email, "dropped", clock())
                 continue
+            links = links_for(subscriber) if links_for else None
             message = build_message(
                 settings,
                 variants[recipient.variant],
@@ -260,19 +355,43 @@ def deliver_pending(
                 name=recipient.name,
                 message_id=recipient.message_id,
                 date=digest.created_at,
+                links=links,
             )
             try:
-                transport.send(message, sender, recipient.email)
+                transport.send(message, links.envelope_sender if links else sender, recipient.email)
             except PermanentFailure as exc:
                 log.error("%s: refused: %s", recipient.email, exc)
                 state.mark(digest, recipient.email, "failed", clock(), str(exc))
                 report.failed += 1
                 continue
+            except RecipientDeferred as exc:
+                defer(settings, state, digest, recipient, report, clock(), str(exc))
+                continue
             except TransientFailure as exc:
-                report.pending = len(pending) - index
                 report.error = f"{recipient.email}: not delivered: {exc}"
-                return
+                return False
             state.mark(digest, recipient.email, "sent", clock())
             report.sent += 1
     finally:
+        store.close()
         transport.close()
+    return True
+
+
+def defer(
+    settings: Settings,
+    state: State,
+    digest: Digest,
+    recipient: Recipient,
+    report: DigestReport,
+    when: datetime,
+    error: str,
+) -> None:
+    """Leave one recipient for a later run, or fail them once their attempts are used up."""
+    limit = settings.digest.deferred_attempts
+    status = state.defer(digest, recipient.email, when, error, max_attempts=limit)
+    if status == "failed":
+        log.error("%s: still deferred after %d runs: %s", recipient.email, limit, error)
+        report.failed += 1
+    else:
+        log.warning("%s: deferred to the next run: %s", recipient.email, error)

@@ -6,6 +6,11 @@ before anything is sent. Each recipient is marked done in its own committed
 transaction right after the server accepted the message. A digest counts as
 delivered, and its posts as digested, only when no recipient is left pending.
 A run after a crash resumes the unfinished digest with the stored content.
+
+A recipient whose server says "try later" about them alone (mailbox full) is
+``deferred``: it does not hold the digest open, so the next digest is planned
+on time, and each later run retries it with the stored message until it is
+delivered or its attempts or age run out (then ``failed``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from feeds.errors import StateError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS digests (
@@ -51,10 +58,21 @@ CREATE TABLE IF NOT EXISTS recipients (
     status TEXT NOT NULL DEFAULT 'pending',
     error TEXT,
     done_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (digest_id, email)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def unusable_state(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+    """The one line an operator gets for a damaged database, with what they can do."""
+    return StateError(
+        f"cannot use the state database: {exc}",
+        where=str(path),
+        hint="restore it from a backup, or move it aside to start afresh; without it "
+        "the next digest takes digest.first_window and may repeat the last digest's posts",
+    )
 
 
 @dataclass(frozen=True)
@@ -89,14 +107,33 @@ class State:
     """The SQLite state database of one state directory."""
 
     def __init__(self, state_dir: Path):
-        state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "state.sqlite3"
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"cannot create the state folder: {exc}", where=str(state_dir)
+            ) from None
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
-        # which exactly-once needs; FULL would add an fsync per recipient, for power loss only.
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
+            # which exactly-once needs; FULL would add an fsync per recipient, for power loss only.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+            self._add_missing_columns()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise self.unusable(exc) from None
+
+    def unusable(self, exc: sqlite3.DatabaseError) -> StateError:
+        return unusable_state(self.path, exc)
+
+    def _add_missing_columns(self) -> None:
+        """Databases made before recipients could be deferred lack the attempts column."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(recipients)")}
+        if "attempts" not in columns:
+            self.db.execute("ALTER TABLE recipients ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self.db.close()
@@ -200,6 +237,51 @@ class State:
                 (status, error or None, when.isoformat(), digest.id, email),
             )
 
+    def defer(
+        self, digest: Digest, email: str, when: datetime, error: str, *, max_attempts: int
+    ) -> str:
+        """Count one more "try later" for a recipient; 'failed' once the attempts are used up."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE recipients SET attempts = attempts + 1, error = ?, done_at = ?, "
+                "status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'deferred' END "
+                "WHERE digest_id = ? AND email = ?",
+                (error, when.isoformat(), max_attempts, digest.id, email),
+            )
+            row = db.execute(
+                "SELECT status FROM recipients WHERE digest_id = ? AND email = ?",
+                (digest.id, email),
+            ).fetchone()
+        return row[0]
+
+    def deferred(self) -> list[tuple[Digest, list[Recipient]]]:
+        """Recipients waiting for a retry, oldest digest first, so each gets them in order."""
+        rows = self.db.execute(
+            "SELECT d.id, d.key, d.created_at, d.window_start, d.window_end, "
+            "r.email, r.name, r.variant, r.message_id FROM recipients r "
+            "JOIN digests d ON d.id = r.digest_id WHERE r.status = 'deferred' "
+            "ORDER BY d.id, r.email"
+        ).fetchall()
+        result: dict[int, tuple[Digest, list[Recipient]]] = {}
+        for row in rows:
+            _, recipients = result.setdefault(row[0], (_digest(row[:5]), []))
+            recipients.append(Recipient(*row[5:]))
+        return list(result.values())
+
+    def give_up(self, digest: Digest, email: str, when: datetime, reason: str) -> None:
+        """Fail a deferred recipient for good, keeping the server's last answer."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE recipients SET status = 'failed', done_at = ?, "
+                "error = ? || ' (last answer: ' || COALESCE(error, '') || ')' "
+                "WHERE digest_id = ? AND email = ? AND status = 'deferred'",
+                (when.isoformat(), reason, digest.id, email),
+            )
+
+    def count_deferred(self) -> int:
+        row = self.db.execute("SELECT COUNT(*) FROM recipients WHERE status = 'deferred'")
+        return row.fetchone()[0]
+
     def counts(self, digest: Digest) -> dict[str, int]:
         rows = self.db.execute(
             "SELECT status, COUNT(*) FROM recipients WHERE digest_id = ? GROUP BY status",
@@ -220,6 +302,15 @@ class State:
                 "UPDATE digests SET completed_at = ? WHERE id = ?", (when.isoformat(), digest.id)
             )
         return True
+
+    def recent_digests(self, email: str, limit: int) -> list[str]:
+        """The keys of the last digests handed over for this address, newest first."""
+        rows = self.db.execute(
+            "SELECT d.key FROM recipients r JOIN digests d ON d.id = r.digest_id "
+            "WHERE r.email = ? COLLATE NOCASE AND r.status = 'sent' ORDER BY d.id DESC LIMIT ?",
+            (email, limit),
+        )
+        return [row[0] for row in rows]
 
     def next_key(self, day: str) -> str:
         """A digest key such as 2022-05-25, or 2022-05-25.2 for a second digest that day."""

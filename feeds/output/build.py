@@ -52,7 +52,14 @@ from feeds.output.pages import (
 from feeds.output.parallel import map_batches, workers
 from feeds.output.plan import Groups, bounds_of, feed_specs, newest_groups, place
 from feeds.output.websub import PENDING, announce
-from feeds.site.collect import BadPost, gather, read_batch, read_body, scan
+from feeds.site.collect import (
+    DEFAULT_MAX_POST_BYTES,
+    BadPost,
+    gather,
+    read_batch,
+    read_body,
+    scan,
+)
 from feeds.site.post import Post, PostProblem, timestamp_us
 
 if TYPE_CHECKING:
@@ -501,7 +508,9 @@ def write_feeds(
     for spec in specs:
         for post in spec.entries:
             if post.url not in rendered:
-                rendered[post.url] = render_post(post, settings.feeds.summary_length, problems)
+                rendered[post.url] = render_post(
+                    post, settings.feeds.summary_length, problems, settings.site.max_post_bytes
+                )
     make = partial(
         feed_document, site=settings.site, base_url=settings.feeds_url, hubs=settings.feeds.hubs
     )
@@ -528,11 +537,16 @@ def write_feeds(
     return results
 
 
-def render_post(post: Post, summary_length: int, problems: list[PostProblem]) -> Rendered:
+def render_post(
+    post: Post,
+    summary_length: int,
+    problems: list[PostProblem],
+    max_bytes: int = DEFAULT_MAX_POST_BYTES,
+) -> Rendered:
     from feeds.site.render import render_body
 
     try:
-        body = read_body(post)
+        body = read_body(post, max_bytes)
     except BadPost as exc:  # the file changed or vanished since it was read
         body = ""
         problems.append(PostProblem(post.source, f"content left out: {exc}", False))

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 _PLAIN_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
 ATOM_NS = "http://www.w3.org/2005/Atom"
+_MAX_NAME = 255  # bytes in a file name, on every common file system
 
 
 def safe_slug(name: str) -> str:
@@ -44,9 +45,9 @@ def safe_slug(name: str) -> str:
     and gains a short hash of the exact name, so ``TechWeb`` and ``Techweb``
     never share a folder, even on a case-insensitive disk.
     """
-    if _PLAIN_SLUG.match(name):
+    if _PLAIN_SLUG.match(name) and len(name) <= _MAX_NAME:
         return name
-    readable = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    readable = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[: _MAX_NAME - 9].rstrip("-")
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
     return f"{readable}-{digest}" if readable else digest
 

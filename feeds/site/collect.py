@@ -10,36 +10,57 @@ link to a page that exists.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import os
 import re
+import stat
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
-from stat import S_ISDIR
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
+from feeds import yamlsafe
 from feeds.config import Site, parse_author
-from feeds.site.permalink import MARKDOWN_EXTENSIONS, PostFacts, template_for, url_path
+from feeds.site.permalink import (
+    MARKDOWN_EXTENSIONS,
+    PostFacts,
+    encode_url_path,
+    template_for,
+    url_path,
+)
 from feeds.site.post import Post, PostProblem, timestamp_us
 from feeds.site.render import strip_html
 
 log = logging.getLogger(__name__)
 
-FILENAME = re.compile(r"^(\d{2,4}-\d{1,2}-\d{1,2})-(.*)(\.[^.]+)$")
+FILENAME = re.compile(r"^(\d{2,4}-\d{1,2}-\d{1,2})-(.*)(\.[^.]+)$", re.DOTALL)
 DATE_TEXT = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})"
     r"(?:(?:[Tt]|\s+)(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?"
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
 _HANDLER = YAMLHandler()
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# Years with four digits, far enough from datetime's limits that no time zone
+# conversion can overflow: a date outside them is a typo, not a news item.
+FIRST_YEAR, LAST_YEAR = 1000, 9998
+DEFAULT_MAX_POST_BYTES = 10_000_000
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 class BadPost(Exception):
@@ -56,13 +77,17 @@ class Collected:
     next_release: int | None = None  # when the earliest future post falls due (epoch µs)
 
 
-Stamps = dict[str, tuple[int, int]]  # path -> (size, mtime_ns)
+Stamps = dict[str, tuple[int, ...]]  # path -> (size, mtime_ns, ctime_ns)
 
 
 class Scan(NamedTuple):
-    """Every post file under a folder with its size and mtime, in a stable order:
-    each folder's files by name, then its subfolders'. Two scans are equal
-    exactly when no post file was added, removed or touched.
+    """Every post file under a folder with its size, mtime and ctime, in a stable
+    order: each folder's files by name, then its subfolders'. Two scans are
+    equal exactly when no post file was added, removed or touched.
+
+    The ctime is there because an mtime can be put back (``touch -r``, rsync,
+    an editor keeping it) after a same-size edit; the ctime cannot, as any
+    write or ``utime`` sets it to the present.
 
     Kept as columns rather than a dictionary: a build with nothing new only
     compares two scans, and at 100,000 posts the columns are several times
@@ -73,47 +98,88 @@ class Scan(NamedTuple):
     names: list[str]  # relative to root
     sizes: array
     mtimes: array
+    ctimes: array
 
     def stamps(self) -> Stamps:
-        """Path -> (size, mtime_ns), in the stable order."""
+        """Path -> (size, mtime_ns, ctime_ns), in the stable order."""
         return {
-            f"{self.root}/{name}": (size, mtime)
-            for name, size, mtime in zip(self.names, self.sizes, self.mtimes, strict=True)
+            f"{self.root}/{name}": stamp
+            for name, *stamp in zip(self.names, self.sizes, self.mtimes, self.ctimes, strict=True)
         }
 
 
 def scan(posts_dir: Path) -> Scan:
-    """Every file Jekyll would consider under ``_posts/``; see ``Scan``.
+    """Every entry Jekyll would consider under ``_posts/``; see ``Scan``.
 
     Like Jekyll's EntryFilter, names starting with '.', '_' or '#' and backup
-    files ending in '~' are not posts. Of everything a warm build does, this
-    is the part that grows with the archive, so it stays lean: one stat per
-    file, nothing else.
+    files ending in '~' are not posts. Like Jekyll's glob, subfolders are
+    entered but symbolic links to folders are not (so ``ln -s . loop`` cannot
+    loop). Everything else that is not a folder is listed, FIFOs and dangling
+    links included, for ``read_file`` to turn into one warning each. Of
+    everything a warm build does, this is the part that grows with the
+    archive, so it stays lean: one stat per entry, two for a symbolic link.
     """
     root = str(posts_dir)
     names: list[str] = []
-    sizes, mtimes = array("q"), array("q")
+    sizes, mtimes, ctimes = array("q"), array("q"), array("q")
     pending = [""]
     while pending:
         relative = pending.pop()
         prefix = f"{relative}/" if relative else ""
-        handle = os.open(f"{root}/{relative}" if relative else root, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            found = [n for n in sorted(os.listdir(handle)) if n[0] not in "._#" and n[-1] != "~"]
-            stats = [os.stat(name, dir_fd=handle) for name in found]
-        finally:
-            os.close(handle)
-        if any(S_ISDIR(status.st_mode) for status in stats):
-            folders = [
-                f"{prefix}{n}" for n, st in zip(found, stats, strict=True) if S_ISDIR(st.st_mode)
-            ]
-            pending.extend(reversed(folders))
-            kept = [(n, st) for n, st in zip(found, stats, strict=True) if not S_ISDIR(st.st_mode)]
-            found, stats = [n for n, _ in kept], [st for _, st in kept]
+            found, stats = _list(f"{root}/{relative}" if relative else root, relative == "")
+        except OSError:
+            if not relative:
+                raise
+            # listed as an entry, so that reading it says why (e.g. permission denied)
+            names.append(relative)
+            for column in (sizes, mtimes, ctimes):
+                column.append(0)
+            continue
+        if any(stat.S_ISDIR(status.st_mode) for status in stats):
+            is_folder = [stat.S_ISDIR(status.st_mode) for status in stats]
+            pending.extend(
+                reversed([f"{prefix}{n}" for n, d in zip(found, is_folder, strict=True) if d])
+            )
+            found = [n for n, d in zip(found, is_folder, strict=True) if not d]
+            stats = [st for st, d in zip(stats, is_folder, strict=True) if not d]
         names.extend([f"{prefix}{name}" for name in found] if prefix else found)
         sizes.extend([status.st_size for status in stats])
         mtimes.extend([status.st_mtime_ns for status in stats])
-    return Scan(root, names, sizes, mtimes)
+        ctimes.extend([status.st_ctime_ns for status in stats])
+    return Scan(root, names, sizes, mtimes, ctimes)
+
+
+def _list(folder: str, is_root: bool) -> tuple[list[str], list[os.stat_result]]:
+    """The candidate names in one folder and their stats (a link's target's, when it has one)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | (0 if is_root else os.O_NOFOLLOW)
+    handle = os.open(folder, flags)
+    try:
+        found = [n for n in sorted(os.listdir(handle)) if n[0] not in "._#" and n[-1] != "~"]
+        try:
+            stats = [os.stat(name, dir_fd=handle, follow_symlinks=False) for name in found]
+        except OSError:  # something vanished since the listing: take what is still there
+            pairs = [(name, _lstat(name, handle)) for name in found]
+            found = [name for name, status in pairs if status is not None]
+            stats = [status for _, status in pairs if status is not None]
+        for number, status in enumerate(stats):
+            if stat.S_ISLNK(status.st_mode):
+                try:
+                    target = os.stat(found[number], dir_fd=handle)
+                except OSError:  # dangling or a loop: read_file says so
+                    continue
+                # a link to a folder stays a link, so it is listed and never entered
+                stats[number] = status if stat.S_ISDIR(target.st_mode) else target
+    finally:
+        os.close(handle)
+    return found, stats
+
+
+def _lstat(name: str, handle: int) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=handle, follow_symlinks=False)
+    except OSError:
+        return None
 
 
 def post_files(posts_dir: Path) -> list[Path]:
@@ -192,17 +258,66 @@ def collect(
     return gather(zip(paths, results, strict=True), now=now, future=future)
 
 
-def read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadPost(f"cannot read the file ({exc.strerror})") from None
+def read_text(path: Path, site_dir: Path, max_bytes: int) -> str:
+    """The file's text, read safely: see ``read_bytes``."""
+    data = read_bytes(path, site_dir, max_bytes)
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise BadPost(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
         ) from None
+
+
+def read_bytes(path: Path, site_dir: Path | None, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; BadPost for anything else.
+
+    Never blocks and never reads more than the cap: a FIFO, a device such as
+    /dev/zero or a huge sparse file is refused by what ``fstat`` says of the
+    very file that was opened (non-blocking, so opening a FIFO returns at
+    once), not by a check of the name that a rename could outdate. A symbolic
+    link is followed only to a file inside ``site_dir``, as Jekyll's safe mode
+    does, so a post cannot publish /etc/passwd.
+    """
+    target = _link_target(path, site_dir) if path.is_symlink() else path
+    try:
+        handle = os.open(target, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link put there since
+            raise BadPost("a symbolic link that changed while it was read") from None
+        raise BadPost(f"cannot read the file ({exc.strerror})") from None
+    try:
+        status = os.fstat(handle)
+        if not stat.S_ISREG(status.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(status.st_mode), "not a regular file")
+            raise BadPost(f"{kind}, not a regular file")
+        if status.st_size > max_bytes:
+            raise BadPost(_too_big(status.st_size, max_bytes))
+        chunks, size = [], 0
+        while chunk := os.read(handle, max_bytes + 1 - size):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:  # it grew since fstat
+                raise BadPost(_too_big(size, max_bytes))
+    finally:
+        os.close(handle)
+    return b"".join(chunks)
+
+
+def _too_big(size: int, max_bytes: int) -> str:
+    return f"{size:,} bytes, more than max_post_bytes ({max_bytes:,}); not read"
+
+
+def _link_target(path: Path, site_dir: Path | None) -> Path:
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise BadPost("a symbolic link to nothing (its target is missing or a loop)") from None
+    if site_dir is not None and not target.is_relative_to(site_dir.resolve()):
+        raise BadPost("a symbolic link to outside the site, which Jekyll's safe mode ignores too")
+    if target.is_dir():
+        raise BadPost("a symbolic link to a folder, which Jekyll does not read posts through")
+    return target
 
 
 def split_front_matter(text: str) -> tuple[str, str] | None:
@@ -221,21 +336,37 @@ def split_front_matter(text: str) -> tuple[str, str] | None:
     return front, body.lstrip("\r\n")
 
 
-def read_body(post: Post) -> str:
-    """The Markdown or HTML under the front matter, for a post that is being rendered."""
-    parts = split_front_matter(read_text(post.path))
-    return parts[1] if parts else ""
+def read_body(post: Post, max_bytes: int = DEFAULT_MAX_POST_BYTES) -> str:
+    """The Markdown or HTML under the front matter, for a post that is being rendered.
+
+    The post's fields came from an earlier read of the file, maybe by an
+    earlier build; if its front matter has changed since (an edit that kept
+    the file's size and stamps), the body would not belong to the entry's
+    title and date, so it is refused. The change is picked up once the file's
+    stamp moves, which the scan's ctime ensures for any later edit.
+    """
+    parts = split_front_matter(read_text(post.path, None, max_bytes))
+    front, body = parts if parts else ("", "")
+    if front_hash(front) != post.front_hash:
+        raise BadPost("its front matter changed since it was read; content left out for now")
+    return body
+
+
+def front_hash(front: str) -> str:
+    return hashlib.blake2b(front.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def load_front_matter(front: str, first_line: int = 1) -> dict[str, Any]:
     """The front matter as a mapping; ``first_line`` is the file line of the opening ``---``."""
     try:
-        data = yaml.load(front, Loader=_SAFE_LOADER)
+        data = yamlsafe.load(front)
     except yaml.constructor.ConstructorError as exc:
         tag = getattr(exc, "problem", "") or ""
         found = re.search(r"tag '([^']*)'", tag)
         name = found.group(1).replace("tag:yaml.org,2002:", "!!") if found else "an unknown tag"
         raise BadPost(f"front matter uses the YAML tag {name}, which is not allowed") from None
+    except (yamlsafe.TooManyAliases, yamlsafe.RecursiveAlias) as exc:
+        raise BadPost(f"front matter refused: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + first_line}" if mark else ""
@@ -256,11 +387,17 @@ def parse_date(value: Any, tz: ZoneInfo) -> datetime | None:
     leaves ``2022-05-24 20:51:19 +0800`` a string, so strings are parsed too.
     """
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=tz)
-    if isinstance(value, date):
-        return datetime.combine(value, time(), tzinfo=tz)
-    if not isinstance(value, str):
+        moment = value if value.tzinfo else value.replace(tzinfo=tz)
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(), tzinfo=tz)
+    elif isinstance(value, str):
+        moment = parse_date_text(value, tz)
+    else:
         return None
+    return moment if moment is not None and FIRST_YEAR <= moment.year <= LAST_YEAR else None
+
+
+def parse_date_text(value: str, tz: ZoneInfo) -> datetime | None:
     match = DATE_TEXT.match(value.strip())
     if not match:
         return None
@@ -274,10 +411,11 @@ def parse_date(value: Any, tz: ZoneInfo) -> datetime | None:
             int(minute or 0),
             int(second or 0),
             int((fraction or "0").ljust(6, "0")),
+            tzinfo=parse_offset(offset) if offset else tz,
         )
-    except ValueError:
+    except ValueError:  # no such day, or an offset of a day or more
         return None
-    return moment.replace(tzinfo=parse_offset(offset) if offset else tz)
+    return moment
 
 
 def parse_offset(text: str) -> timezone:
@@ -323,8 +461,9 @@ def titleize(slug: str) -> str:
 
 
 def clean_line(text: str) -> str:
-    """A one-line value: whitespace runs (newlines included) become one space."""
-    return " ".join(text.split())
+    """A one-line value: whitespace runs (newlines included) become one space, and the
+    control characters (which XML forbids or no reader shows) go."""
+    return " ".join(_CONTROL.sub("", text).split())
 
 
 def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> Post | None:
@@ -333,7 +472,7 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
     if not match:
         raise BadPost("file name is not YYYY-MM-DD-title.ext, so Jekyll does not publish it")
     name_date, name_slug, extension = match.groups()
-    text = read_text(path)
+    text = read_text(path, posts_dir.parent, site.max_post_bytes)
     if not text.strip():
         raise BadPost("the file is empty")
     parts = split_front_matter(text)
@@ -347,12 +486,9 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
     moment = resolve_date(data, name_date, site.timezone, warnings)
     url_moment = jekyll_url_date(data.get("date"), moment)
     slug = str(data["slug"]) if data.get("slug") not in (None, "") else name_slug.rstrip(".")
-    title = clean_line(strip_html(str(data.get("title") or "")))
-    if not title:
-        title = titleize(slug)
-        warnings.append(f"no title; using {title!r} from the file name, as Jekyll does")
+    title = post_title(data.get("title"), slug, warnings)
     try:
-        author = parse_author(data.get("author")) or site.author
+        author = clean_line(parse_author(data.get("author")) or "") or site.author
     except ValueError as exc:
         warnings.append(f"author: {exc}; using the site's author")
         author = site.author
@@ -378,10 +514,26 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
         utc_offset=int(moment.utcoffset().total_seconds()),
         categories=categories,
         tags=jekyll_tags(data),
-        url=site.absolute(path_part),
+        url=site.absolute(encode_url_path(path_part)),
         author=author,
         is_markdown=extension.lower() in MARKDOWN_EXTENSIONS,
+        front_hash=front_hash(parts[0]),
     )
+
+
+def post_title(value: Any, slug: str, warnings: list[str]) -> str:
+    """The title as one clean line; Jekyll's title from the slug when there is none."""
+    raw = str(value or "")
+    title = clean_line(strip_html(raw))  # readers show titles as text, as jekyll-feed makes them
+    if title:
+        if _CONTROL.search(raw):
+            warnings.append(f"title: control characters removed, giving {title!r}")
+        return title
+    if not slug:
+        raise BadPost("no title, and no slug in the file name to make one from")
+    title = titleize(slug)
+    warnings.append(f"no title; using {title!r} from the file name, as Jekyll does")
+    return title
 
 
 def jekyll_url_date(value: Any, moment: datetime) -> datetime:
@@ -392,7 +544,7 @@ def jekyll_url_date(value: Any, moment: datetime) -> datetime:
     Readers should see the time the author meant (the site's zone), but the
     link must point where the page really is.
     """
-    if isinstance(value, datetime) and value.tzinfo is None:
+    if isinstance(value, datetime) and value.tzinfo is None and parse_date(value, UTC):
         return value.replace(tzinfo=UTC)
     return moment
 
@@ -406,22 +558,28 @@ def resolve_date(
         # Jekyll reads '2021-1-5' as well as '2021-01-05'.
         y, m, d = (int(part) for part in name_date.split("-"))
         try:
-            from_name = datetime(y, m, d, tzinfo=tz)
+            from_name = parse_date(date(y, m, d), tz)
         except ValueError:
             from_name = None
     if "date" in data and data["date"] is not None:
         from_front = parse_date(data["date"], tz)
         if from_front is not None:
             return from_front
+        shown = shown_date(data["date"])
         if from_name is None:
             raise BadPost(
-                f"no usable date: front matter date {data['date']!r} is not a date "
+                f"no usable date: front matter date {shown} is not a date "
                 f"and the file name's date {name_date!r} is not a calendar date"
             )
-        warnings.append(
-            f"date {data['date']!r} is not a date; using {name_date} from the file name"
-        )
+        warnings.append(f"date {shown} is not a date; using {name_date} from the file name")
         return from_name
     if from_name is None:
         raise BadPost(f"no usable date: {name_date!r} in the file name is not a calendar date")
     return from_name
+
+
+def shown_date(value: Any) -> str:
+    """A front matter date as the author wrote it, saying why a real date is refused."""
+    if isinstance(value, date):
+        return f"{value.isoformat()!r} (outside the years {FIRST_YEAR} to {LAST_YEAR})"
+    return repr(value)

@@ -113,7 +113,20 @@ def escape_path(value: str) -> str:
     """Jekyll's URL.escape_path: percent-encode what a URL path cannot hold as is."""
     if not value or _PLAIN_PATH.match(value):
         return value
-    return quote(value, safe="/!$&'()*+,;=:@-._~?").replace("#", "%23")
+    return quote(value, safe="/!$&'()*+,;=:@-._~?", errors="replace").replace("#", "%23")
+
+
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def encode_url_path(path: str) -> str:
+    """The path as a URL, the way jekyll-feed publishes it (``absolute_url``, which runs
+    Addressable's normalize): what a URL path cannot hold literally (spaces, '<', control
+    characters, a '?' or '#' that is part of the file's name) percent-encoded, the
+    escapes Jekyll made for placeholders kept as they are."""
+    if _PLAIN_PATH.match(path):
+        return path
+    return quote(_BARE_PERCENT.sub("%25", path), safe="/!$&'()*+,;=:@-._~%", errors="replace")
 
 
 def sanitize_url(url: str) -> str:

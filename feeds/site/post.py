@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +41,7 @@ class Post(NamedTuple):
     url: str  # absolute permalink; also the entry's id, forever
     author: str | None
     is_markdown: bool
+    front_hash: str = ""  # of the front matter it was made from; see collect.read_body
 
     @property
     def path(self) -> Path:
@@ -65,4 +67,20 @@ class PostProblem(NamedTuple):
     skipped: bool
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.reason}"
+        return one_line(f"{self.source}: {self.reason}")
+
+
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x01``), so that a file
+    name holding a newline cannot split a warning into two lines or fake a second one."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in _UNPRINTABLE
+        else char
+        for char in text
+    )
