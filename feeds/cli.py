@@ -58,7 +58,7 @@ def run(function, *args, **kwargs):
 @click.version_option(__version__, prog_name="feeds")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
 def main(debug: bool) -> None:
-    """Per-category RSS and Atom feeds and a daily email digest for a Jekyll site.
+    """Per-category Atom, RSS and JSON feeds and a daily email digest for a Jekyll site.
 
     \b
     Example:
@@ -88,7 +88,7 @@ def build(
     quiet: bool,
     verbose: bool,
 ) -> None:
-    """Write per-category RSS and Atom feeds of a Jekyll site.
+    """Write per-category Atom, RSS and JSON feeds of a Jekyll site, and pages for people.
 
     \b
     Example:

@@ -25,6 +25,8 @@ def built(site, make_settings):
         categories="emnews",
         body="<script>alert(2)</script>摘要<img src=x onerror=alert(3)>",
     )
+    long_name = "21shijijingjibaodaonancailicaitong" * 3  # no space to break at
+    site.post("2022-05-23-l.md", title="长" * 80, categories=long_name, date="2022-05-23 08:00")
     config = (
         "feeds:\n  categories: {emnews: {title: '滚动 <i>新闻</i>'}}\n"
         "  category_page: /category/{name}.html\n"
@@ -48,11 +50,12 @@ def test_the_index_lists_every_category_with_its_count_page_and_feeds(built):
     document = page(built.output / "index.html")
     rows = document.xpath("//ul[@id='categories']/li")
     assert [(row.xpath("string(a)"), row.xpath("string(span)")) for row in rows] == [
+        ("21shijijingjibaodaonancailicaitong" * 3, "1 篇"),
         ("kejiribao", "3 篇"),
         ("滚动 <i>新闻</i>", "1 篇"),
     ]
-    assert rows[0].xpath("a/@href") == ["category/kejiribao/"]
-    assert rows[0].xpath(".//div[@class='links']/a/@href") == [
+    assert rows[1].xpath("a/@href") == ["category/kejiribao/"]
+    assert rows[1].xpath(".//div[@class='links']/a/@href") == [
         "https://example.org/feeds/category/kejiribao/atom.xml",
         "https://example.org/feeds/category/kejiribao/rss.xml",
         "https://example.org/feeds/category/kejiribao/feed.json",
@@ -163,7 +166,9 @@ def test_both_pages_fit_a_375_pixel_phone_screen(built):
             requests: list[str] = []
             context.on("request", lambda request: requests.append(request.url))
             browser_page = context.new_page()
-            for path in (built.output / "index.html", built.output / "category/emnews/index.html"):
+            long_page = next(built.output.glob("category/21shiji*/index.html"))
+            emnews = built.output / "category/emnews/index.html"
+            for path in (built.output / "index.html", emnews, long_page):
                 browser_page.goto(path.as_uri())
                 widths = browser_page.evaluate(
                     "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
