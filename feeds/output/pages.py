@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 PAGE = "index.html"
 TEMPLATES = ("pages/index.html", "pages/category.html")
-PARTS = ("pages/base.html", "pages/urls.html")  # what the packaged templates include
 LABELS = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
 MEDIA_TYPES = {
     "atom": "application/atom+xml",
@@ -97,18 +96,22 @@ def check_templates(settings: Settings) -> None:
 
 
 def templates_digest(settings: Settings) -> str:
-    """What the pages' templates say, for the build's cache key: an edit remakes the pages."""
+    """What the pages' templates say, for the build's cache key: an edit remakes the pages.
+
+    Every template under ``pages/`` counts, in the user's folder and the
+    package's, so a page that includes a file of the user's own sees its edits.
+    """
     if not settings.feeds.pages:
         return ""
     import hashlib
 
     env = page_environment(settings)
     digest = hashlib.sha256()
-    for name in TEMPLATES + PARTS:
+    for name in sorted(n for n in env.list_templates() if n.startswith("pages/")):
         try:
             source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
-        except jinja2.TemplateNotFound:
-            source, filename = "", ""
+        except (OSError, UnicodeDecodeError, jinja2.TemplateNotFound) as exc:
+            source, filename = repr(exc), ""  # check_templates reports what it breaks
         digest.update(f"{name}\0{filename}\0{source}\0".encode())
     return digest.hexdigest()
 
