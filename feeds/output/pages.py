@@ -11,6 +11,8 @@ load nothing from other hosts.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import jinja2
@@ -62,13 +64,23 @@ def page_name(folder: str) -> str:
 
 
 def page_environment(settings: Settings) -> jinja2.Environment:
-    """A fresh environment per build (or batch of pages), so an edited template is seen at once.
+    """The pages' environment, compiled once per process for as long as the templates stay the same.
 
-    Jinja2 rechecks a loaded template's own file, but would keep serving the
-    packaged template after the user adds one of the same name to their folder.
+    Keyed by what the templates say (``templates_digest``), so a template the
+    user adds in front of the packaged one is seen at once; Jinja2 alone
+    would keep serving the packaged one it had loaded.
     """
+    return _environment(settings.templates_dir, templates_digest(settings))
+
+
+@lru_cache(maxsize=4)
+def _environment(templates_dir: Path | None, digest: str) -> jinja2.Environment:
+    return _fresh_environment(templates_dir)
+
+
+def _fresh_environment(templates_dir: Path | None) -> jinja2.Environment:
     return environment(
-        settings.templates_dir,
+        templates_dir,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -105,7 +117,7 @@ def templates_digest(settings: Settings) -> str:
         return ""
     import hashlib
 
-    env = page_environment(settings)
+    env = _fresh_environment(settings.templates_dir)
     digest = hashlib.sha256()
     for name in sorted(n for n in env.list_templates() if n.startswith("pages/")):
         try:
