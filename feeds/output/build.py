@@ -13,11 +13,10 @@ build's: the caches only ever skip work whose result is known.
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -27,30 +26,37 @@ from urllib.parse import quote
 from feeds.config import Settings
 from feeds.errors import ConfigError, StrictError
 from feeds.locking import exclusive_lock
-from feeds.output.bytecap import describe, fit
 from feeds.output.cache import (
     SHARDS,
     FeedIndex,
     ShardedIndex,
-    Stamp,
     cache_key,
     file_stamp,
+    forget_pickles,
     shard_of,
 )
-from feeds.output.feedwriter import FILE_NAMES, FeedSpec, feed_url, write_if_changed
+from feeds.output.feedwriter import FeedSpec, feed_url, write_if_changed
 from feeds.output.opml import FILE_NAME as OPML_FILE
 from feeds.output.opml import Outline, opml_document
-from feeds.output.pages import (
-    PAGE,
-    check_templates,
-    folder_page,
-    index_page,
-    page_environment,
-    page_name,
-    templates_digest,
-)
+from feeds.output.pages import PAGE, check_templates, index_page, page_environment, templates_digest
 from feeds.output.parallel import map_batches, workers
-from feeds.output.plan import Groups, bounds_of, feed_specs, newest_groups, place
+from feeds.output.plan import (
+    Groups,
+    bounds_of,
+    feed_specs,
+    newest_groups,
+    place,
+    retracted_specs,
+)
+from feeds.output.publish import (
+    MARKER,
+    output_intact,
+    publish,
+    record_outputs,
+    recover_interrupted_write,
+    stage_stale_feeds,
+)
+from feeds.output.registry import Registry, adopt
 from feeds.output.websub import PENDING, announce
 from feeds.site.collect import (
     DEFAULT_MAX_POST_BYTES,
@@ -136,6 +142,8 @@ class Update:
 
 def _build(settings, now, future, strict, track, pool) -> BuildReport:
     cache_dir = settings.state_dir / "cache"
+    forget_pickles(cache_dir)
+    recover_interrupted_write(settings)
     scanned = scan(settings.posts_dir)
     feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
     if nothing_changed(settings, feeds_index, scanned, now):
@@ -158,24 +166,82 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
         mode=mode,
         problems=list(update.problems),
     )
-    if strict and report.problems:
-        indexes.save()
-        raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
+    registry = Registry.load(settings.state_dir, settings.output)
+    if not registry.found:
+        registry = adopt(registry, settings.output)
+    specs, plan_problems = feed_specs(settings, update.groups)
+    specs += retracted_specs(settings, registry.feeds, specs, now.replace(microsecond=0))
+    report.problems += plan_problems
+    refuse_if_strict(strict, report, indexes)
 
-    specs = feed_specs(settings, update.groups)
-    changed = write_stale_feeds(settings, specs, stamps, feeds_index, report, pool)
+    staged = stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render_post)
+    report.problems += staged.problems
+    if strict and report.problems:
+        staged.discard()
+        (settings.state_dir / MARKER).unlink(missing_ok=True)
+    refuse_if_strict(strict, report, indexes)
+    report.written, report.unchanged = publish(settings, registry, specs, staged)
+    record_outputs(settings, specs, staged, feeds_index)
     write_site_files(settings, specs, feeds_index, report)
     feeds_index.summary = {
         "next_release": update.next_release,
         "report": (update.posts, update.skipped, update.excluded, tuple(update.problems)),
+        "plan_problems": tuple(plan_problems),
         "outputs": sorted(feeds_index.outputs),
     }
     feeds_index.scan = scanned
     feeds_index.groups = update.groups
     indexes.save()
     feeds_index.save(cache_dir)
+    changed = [name for name, temporary in staged.files if temporary and not name.endswith(PAGE)]
     announce_changes(settings, changed, report)
     return report
+
+
+def write_site_files(settings: Settings, specs: list[FeedSpec], feeds_index, report) -> None:
+    """The OPML list and the index page: cheap, so made afresh by every build that writes.
+
+    Feeds left without entries (retracted) are not offered to new readers.
+    """
+    live = [spec for spec in specs if spec.entries]
+    files = {OPML_FILE: opml_list(settings, live)}
+    if settings.feeds.pages:
+        files[PAGE] = index_page(settings, page_environment(settings), live)
+    for relative, data in files.items():
+        written = write_if_changed(settings.output, relative, data)
+        report.written += written
+        report.unchanged += not written
+        if stamp := file_stamp(settings.output / relative):
+            feeds_index.outputs[relative] = (SITE_FILE, *stamp)
+
+
+def opml_list(settings: Settings, specs: list[FeedSpec]) -> bytes:
+    kind = "atom" if "atom" in settings.feeds.formats else settings.feeds.formats[0]
+    outlines = {
+        spec.folder: Outline(
+            spec.name, feed_url(settings.feeds_url, spec.folder, kind), spec.alternate
+        )
+        for spec in specs
+        if spec.folder == "" or spec.folder.startswith("category/")
+    }
+    site_feed = outlines.pop("", None)
+    return opml_document(f"{settings.site.title} · feeds", site_feed, list(outlines.values()))
+
+
+def announce_changes(settings: Settings, changed: list[str], report: BuildReport) -> None:
+    """Tell the hubs (and retry what earlier builds could not tell them); never fails the build."""
+    if not settings.feeds.hubs and not (settings.state_dir / PENDING).exists():
+        return
+    urls = [f"{settings.feeds_url}/{quote(relative)}" for relative in changed]
+    for hub, problem in announce(settings.feeds.hubs, urls, settings.state_dir):
+        report.problems.append(PostProblem(hub, problem, False))
+
+
+def refuse_if_strict(strict: bool, report: BuildReport, indexes: Indexes) -> None:
+    """With --strict, any warning stops the build before a file is replaced."""
+    if strict and report.problems:
+        indexes.save()
+        raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
 
 
 class Indexes:
@@ -339,16 +405,9 @@ def nothing_changed(settings, feeds_index, scanned, now) -> bool:
     return all(output_intact(settings, feeds_index, relative) for relative in summary["outputs"])
 
 
-def output_intact(settings, feeds_index, relative: str, signature: str | None = None) -> bool:
-    """The feed file is as the last build left it (and was made from ``signature``, if given)."""
-    recorded = feeds_index.outputs.get(relative)
-    if recorded is None or (signature is not None and recorded[0] != signature):
-        return False
-    return file_stamp(settings.output / relative) == recorded[1:]
-
-
 def report_unchanged(feeds_index: FeedIndex) -> BuildReport:
     posts, skipped, excluded, problems = feeds_index.summary["report"]
+    problems += feeds_index.summary.get("plan_problems", ())
     return BuildReport(
         posts=posts,
         skipped=skipped,
@@ -396,145 +455,6 @@ def drop_duplicate_urls(posts: list[Post]) -> tuple[list[Post], list[PostProblem
         else:
             seen[post.url] = post
     return list(seen.values()), problems
-
-
-def write_stale_feeds(settings, specs, stamps, feeds_index, report, pool) -> list[str]:
-    """Generate and write the feeds whose inputs changed; record every output file's stamp.
-
-    Returns the feed files whose bytes changed, for the hubs.
-    """
-    signatures = {spec.folder: feed_signature(spec, stamps, feeds_index.key) for spec in specs}
-    stale = [spec for spec in specs if not outputs_current(settings, feeds_index, spec, signatures)]
-    writer = partial(write_feeds, settings, rendered={})  # shared by the batches run here
-    changed = []
-    for relative, written, problems in map_batches(writer, stale, pool, batch=25, min_items=200):
-        report.written += written
-        report.unchanged += not written
-        report.problems.extend(PostProblem._make(problem) for problem in problems)
-        if written and not relative.endswith(PAGE):
-            changed.append(relative)
-    stale_folders = {spec.folder for spec in stale}
-    report.unchanged += sum(
-        len(output_names(settings, spec)) for spec in specs if spec.folder not in stale_folders
-    )
-    outputs = {}
-    for spec in specs:
-        for relative in output_names(settings, spec):
-            if spec.folder not in stale_folders:  # checked just now by outputs_current
-                outputs[relative] = feeds_index.outputs[relative]
-            elif stamp := file_stamp(settings.output / relative):
-                outputs[relative] = (signatures[spec.folder], *stamp)
-    feeds_index.outputs = outputs
-    return changed
-
-
-def write_site_files(settings: Settings, specs: list[FeedSpec], feeds_index, report) -> None:
-    """The OPML list and the index page: cheap, so made afresh by every build that writes."""
-    files = {OPML_FILE: opml_list(settings, specs)}
-    if settings.feeds.pages:
-        files[PAGE] = index_page(settings, page_environment(settings), specs)
-    for relative, data in files.items():
-        written = write_if_changed(settings.output, relative, data)
-        report.written += written
-        report.unchanged += not written
-        if stamp := file_stamp(settings.output / relative):
-            feeds_index.outputs[relative] = (SITE_FILE, *stamp)
-
-
-def opml_list(settings: Settings, specs: list[FeedSpec]) -> bytes:
-    kind = "atom" if "atom" in settings.feeds.formats else settings.feeds.formats[0]
-    outlines = {
-        spec.folder: Outline(
-            spec.name, feed_url(settings.feeds_url, spec.folder, kind), spec.alternate
-        )
-        for spec in specs
-        if spec.folder == "" or spec.folder.startswith("category/")
-    }
-    return opml_document(
-        f"{settings.site.title} · feeds", outlines.pop("", None), list(outlines.values())
-    )
-
-
-def announce_changes(settings: Settings, changed: list[str], report: BuildReport) -> None:
-    """Tell the hubs (and retry what earlier builds could not tell them); never fails the build."""
-    if not settings.feeds.hubs and not (settings.state_dir / PENDING).exists():
-        return
-    urls = [f"{settings.feeds_url}/{quote(relative)}" for relative in changed]
-    for hub, problem in announce(settings.feeds.hubs, urls, settings.state_dir):
-        report.problems.append(PostProblem(hub, problem, False))
-
-
-def output_name(spec: FeedSpec, kind: str) -> str:
-    return f"{spec.folder}/{FILE_NAMES[kind]}" if spec.folder else FILE_NAMES[kind]
-
-
-def output_names(settings: Settings, spec: FeedSpec) -> list[str]:
-    """The files of one feed folder: a document per format, and the folder's page."""
-    names = [output_name(spec, kind) for kind in settings.feeds.formats]
-    if settings.feeds.pages and spec.folder:
-        names.append(page_name(spec.folder))
-    return names
-
-
-def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
-    """Everything a feed is made of: settings, title, and each entry with its file's stamp."""
-    parts = [key, spec.folder, spec.title, spec.name, spec.alternate]
-    # A post is a function of its file and the site settings (part of ``key``),
-    # so its source and the file's stamp stand for all of it.
-    parts += [f"{post.source}\0{stamps.get(post.source)}" for post in spec.entries]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def outputs_current(settings, feeds_index, spec, signatures) -> bool:
-    return all(
-        output_intact(settings, feeds_index, relative, signatures[spec.folder])
-        for relative in output_names(settings, spec)
-    )
-
-
-def write_feeds(
-    settings: Settings, specs: Sequence[FeedSpec], rendered: dict[str, Rendered]
-) -> list[tuple[str, bool, tuple]]:
-    """Render the entries of some feeds and write their files; runs in worker processes.
-
-    Rendering happens where the feed is written, so the HTML of thousands of
-    posts never has to travel between processes. ``rendered`` keeps what is
-    rendered for the next batches in the same process: a post of a busy
-    window is in the site-wide feed and in its category's.
-    """
-    from feeds.output.feedwriter import feed_document
-
-    problems: list[PostProblem] = []
-    for spec in specs:
-        for post in spec.entries:
-            if post.url not in rendered:
-                rendered[post.url] = render_post(
-                    post, settings.feeds.summary_length, problems, settings.site.max_post_bytes
-                )
-    make = partial(
-        feed_document, site=settings.site, base_url=settings.feeds_url, hubs=settings.feeds.hubs
-    )
-    env = page_environment(settings) if settings.feeds.pages else None
-    results = []
-    for spec in specs:
-        documents, cut = fit(spec, settings.feeds.formats, make, rendered)
-        if cut is not None:
-            where = spec.folder or "the site-wide feed"
-            problems.append(
-                PostProblem(where, describe(cut, len(spec.entries), spec.max_bytes), False)
-            )
-            spec = replace(spec, entries=spec.entries[: cut.kept])
-        for kind, data in documents.items():
-            relative = output_name(spec, kind)
-            results.append((relative, write_if_changed(settings.output, relative, data), ()))
-        if env is not None and spec.folder:
-            data = folder_page(settings, env, spec, rendered)
-            relative = page_name(spec.folder)
-            results.append((relative, write_if_changed(settings.output, relative, data), ()))
-    if results and problems:
-        relative, written, _ = results[-1]
-        results[-1] = (relative, written, tuple(tuple(problem) for problem in problems))
-    return results
 
 
 def render_post(
