@@ -29,6 +29,15 @@ SHARED = next(
 CORPUS = SHARED / "corpus" / "finews"
 ATOM_RNG = SHARED / "schemas" / "atom.rng"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 SITE_CONFIG = """\
 title: 测试站

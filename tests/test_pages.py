@@ -10,9 +10,7 @@ import pytest
 
 from feeds.errors import TemplateError
 from feeds.output.build import build
-from tests.conftest import NOW
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, NOW
 
 
 @pytest.fixture
@@ -151,16 +149,8 @@ def test_pages_can_be_turned_off(site, make_settings):
 def test_both_pages_fit_a_375_pixel_phone_screen(built):
     from playwright.sync_api import sync_playwright
 
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 375, "height": 800})
             requests: list[str] = []
