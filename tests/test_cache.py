@@ -526,3 +526,13 @@ def test_when_even_summaries_are_too_many_the_oldest_entries_drop(busy, tmp_path
         max(len(data) for name, data in files(warm.output).items() if not name.endswith(".html"))
         <= 10000
     )
+
+
+def test_strict_refuses_a_feed_over_its_byte_cap_before_any_file_is_replaced(busy, tmp_path):
+    from feeds.errors import StrictError
+
+    config = "feeds:\n  limit: 3\n  window: 10h\n  max_bytes: 10000\n"
+    warm = settings_for(busy, tmp_path, config=config)
+    with pytest.raises(StrictError):
+        build(warm, now=NOW, strict=True)
+    assert not warm.output.exists() or files(warm.output) == {}
