@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from feeds.newsletter.subscribers import SubscriberStore
+from feeds.newsletter.subscribers import Origin, SubscriberStore
 from feeds.newsletter.tokens import Tokens
 from tests.conftest import WEB_SECRET, WebServer, feeds_args
 
@@ -433,7 +433,7 @@ def test_revoked_tokens_are_refused_and_change_nothing(web_server):
         active(web_server, client, address)
     old = token_for(web_server, "unsubscribe", address)
     store = SubscriberStore(web_server.state_dir)
-    store.revoke_tokens(store.by_email(address).id)
+    store.revoke_tokens(store.by_email(address).id, Origin("cli"), datetime.now(UTC))
     store.close()
     before = state(web_server)
     response = httpx.post(f"{web_server.url}/unsubscribe/{old}")

@@ -112,7 +112,7 @@ def import_row(
     subscriber, changed = store.add(
         email, row.get("name") or None, parse_categories(row.get("categories")), origin, now
     )
-    if subscriber.status != "active":
+    if subscriber is None or subscriber.status != "active":
         report.kept += 1
     elif before is None:
         report.added += 1
