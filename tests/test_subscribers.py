@@ -66,14 +66,32 @@ def test_confirm_with_an_old_token_version_changes_nothing(store):
     assert store.get(subscriber.id).status == "pending"
 
 
-def test_an_unconfirmed_request_never_changes_an_active_subscriber(store):
+def test_a_request_for_an_active_address_keeps_nothing_a_confirmation_could_apply(store):
     subscriber, _ = subscribe(store)
     store.confirm(subscriber.id, 1, Origin("web"), NOW)
     again, send = subscribe(store, categories=("emnews",), now=NOW + 2 * DAY)
-    assert send is True
+    assert send is True  # the caller mails the reader their preferences link
     assert (again.status, again.categories) == ("active", ("kejiribao",))
+    assert store.as_requested(subscriber.id) == again
     after = store.confirm(subscriber.id, 1, Origin("web"), NOW + 2 * DAY)
-    assert after.categories == ("emnews",)
+    assert after.categories == ("kejiribao",)
+
+
+def test_a_returning_readers_request_is_what_the_confirmation_describes(store):
+    subscriber, _ = subscribe(store)
+    store.confirm(subscriber.id, 1, Origin("web"), NOW)
+    store.unsubscribe(subscriber.id, Origin("web"), NOW)
+    store.request("reader@example.com", "新", ["emnews"], WEB, NOW + DAY, confirm_interval=DAY)
+    wish = store.as_requested(subscriber.id)
+    assert (wish.status, wish.name, wish.categories) == ("unsubscribed", "新", ("emnews",))
+
+
+def test_a_confirmation_mail_that_failed_does_not_count_against_the_interval(store):
+    subscriber, _ = subscribe(store)
+    store.mail_failed(subscriber.id, NOW - DAY)  # an older attempt's failure changes nothing
+    assert subscribe(store, now=NOW + timedelta(hours=1))[1] is False
+    store.mail_failed(subscriber.id, NOW)
+    assert subscribe(store, now=NOW + timedelta(hours=1))[1] is True
 
 
 def test_unsubscribe_is_idempotent_suppresses_and_keeps_the_token_version(store):

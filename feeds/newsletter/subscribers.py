@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -364,10 +364,12 @@ class SubscriberStore:
 
         Nothing the reader sees may depend on the answer (the web page is the
         same whatever the address's state), so the caller only decides whether
-        to send. What was asked is kept aside and applied on confirmation: an
-        unconfirmed request never changes an active subscriber. Addresses that
-        bounced or complained get no mail; an address that unsubscribed may
-        ask again, and only its own confirmation lifts the suppression.
+        to send. What was asked is kept aside and applied on confirmation. A
+        request for an active address keeps nothing: anybody can type anybody's
+        address, and the reader changes their choice on their preferences page
+        (the caller mails them its link instead of a confirmation). Addresses
+        that bounced or complained get no mail; an address that unsubscribed
+        may ask again, and only its own confirmation lifts the suppression.
         """
         address = normalise(email)
         wanted = clean_categories(categories)
@@ -400,11 +402,12 @@ class SubscriberStore:
                         "UPDATE subscribers SET name = ?, categories = ? WHERE id = ?",
                         (name, _dump(wanted), subscriber_id),
                     )
-            db.execute(
-                "UPDATE subscribers SET requested_at = ?, requested_name = ?, "
-                "requested_categories = ? WHERE id = ?",
-                (now.isoformat(), name, _dump(wanted), subscriber_id),
-            )
+            if row is None or row[3] != "active":
+                db.execute(
+                    "UPDATE subscribers SET requested_at = ?, requested_name = ?, "
+                    "requested_categories = ? WHERE id = ?",
+                    (now.isoformat(), name, _dump(wanted), subscriber_id),
+                )
             self._log(db, subscriber_id, "subscribe", origin, now, wanted)
             reason = db.execute(
                 "SELECT reason FROM suppressions WHERE email_hash = ?",
@@ -419,6 +422,33 @@ class SubscriberStore:
                     (now.isoformat(), subscriber_id),
                 )
         return self.get(subscriber_id), send
+
+    def as_requested(self, subscriber_id: int) -> Subscriber | None:
+        """The subscriber as confirming their open request would make them: what the
+        confirmation mail must describe. Without an open request, as they are."""
+        subscriber = self.get(subscriber_id)
+        row = (
+            self._db()
+            .execute(
+                "SELECT requested_at, requested_name, requested_categories FROM subscribers "
+                "WHERE id = ?",
+                (subscriber_id,),
+            )
+            .fetchone()
+        )
+        if subscriber is None or row is None or row[0] is None:
+            return subscriber
+        return replace(subscriber, name=row[1], categories=_load(row[2]))
+
+    def mail_failed(self, subscriber_id: int, sent_at: datetime) -> None:
+        """Forget that a confirmation mail went out at ``sent_at``: it did not, and the
+        reader asking again must not wait ``confirm_interval`` for nothing."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE subscribers SET confirm_sent_at = NULL "
+                "WHERE id = ? AND confirm_sent_at = ?",
+                (subscriber_id, sent_at.isoformat()),
+            )
 
     def confirm(
         self, subscriber_id: int, token_version: int, origin: Origin, now: datetime

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -37,6 +38,7 @@ from feeds.web.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+MAIL_THREADS = 2
 CATEGORIES_REFRESH = 600.0  # seconds: new categories appear on the form within ten minutes
 
 
@@ -92,6 +94,11 @@ class WebService:
     clock: Callable[[], datetime]
     trusted_proxies: list = field(default_factory=list)
     writer: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
+    # Confirmation mails wait for the relay on threads of their own: a relay that never
+    # answers must not take the threads that /healthz and the token pages run on.
+    mailer: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(MAIL_THREADS, thread_name_prefix="mail")
+    )
 
     def now(self) -> datetime:
         return self.clock()
