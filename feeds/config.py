@@ -7,6 +7,7 @@ so an operator fixes a config in one round instead of one error at a time.
 from __future__ import annotations
 
 import csv
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -363,14 +364,38 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 def parse_web_url(value: str) -> str:
-    """The service's public base URL: https, except on this machine (tests, development)."""
-    url = parse_site_url(value)
-    parts = urlsplit(url)
-    if parts.scheme != "https" and parts.hostname not in LOCAL_HOSTS:
+    """The service's public base URL: https, except on this machine (tests, development).
+
+    Kept in the one form both of its readers need: browsers send the origin
+    lower-cased, IDNA-encoded and without a default port (the CSRF check
+    compares with it), and URLs in mail headers must be ASCII, or the mail
+    library turns List-Unsubscribe into encoded words no provider reads.
+    """
+    parts = urlsplit(parse_site_url(value))
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme != "https" and host not in LOCAL_HOSTS:
         raise ValueError(
             f"expected an https:// URL (http only for 127.0.0.1 and localhost), got {value!r}"
         )
-    return url
+    host = ascii_host(host, value)
+    if parts.port is not None and parts.port != {"https": 443, "http": 80}[scheme]:
+        host = f"{host}:{parts.port}"
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~")
+    return f"{scheme}://{host}{path}"
+
+
+def ascii_host(host: str, value: str) -> str:
+    """The host as it goes on the wire: an IP address as it is, a name IDNA-encoded."""
+    import idna
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            return idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ValueError(f"expected a host name, got {value!r} ({exc})") from None
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 class WebOptions(_Strict):

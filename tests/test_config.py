@@ -261,6 +261,19 @@ def test_web_url_must_be_https_except_on_this_machine(site, tmp_path, make_setti
         assert settings.web.url == f"http://{host}/news"
 
 
+def test_web_url_is_kept_as_browsers_send_its_origin_and_as_mails_need_it(site, make_settings):
+    cases = {
+        "https://Finews.WithOunder.COM/newsletter": "https://finews.withounder.com/newsletter",
+        "HTTPS://finews.withounder.com:443/newsletter/": "https://finews.withounder.com/newsletter",
+        "http://LOCALHOST:80/n": "http://localhost/n",
+        "https://example.org:8443/n": "https://example.org:8443/n",
+        "https://例子.中国/订阅": "https://xn--fsqu00a.xn--fiqs8s/%E8%AE%A2%E9%98%85",
+        "https://example.org/a%20b/c": "https://example.org/a%20b/c",
+    }
+    for written, kept in cases.items():
+        assert make_settings(site.root, f"web:\n  url: {written}\n").web.url == kept
+
+
 def test_web_secrets_come_from_the_environment_current_first(site, make_settings, monkeypatch):
     from feeds.config import web_secrets
 

@@ -560,6 +560,43 @@ def test_without_a_web_section_serve_stops_with_one_line_and_exit_2(tmp_path, si
     )
 
 
+def test_forms_work_when_web_url_is_written_with_capitals(tmp_path, smtp_server):
+    server = WebServer(tmp_path, smtp_server.port)
+    written = f"http://LocalHost:{server.port}/newsletter"
+    server.config.write_text(
+        server.config.read_text().replace(f"url: {server.url}", f"url: {written}"),
+        encoding="utf-8",
+    )
+    server.origin = f"http://localhost:{server.port}"  # what a browser sends as Origin
+    server.start()
+    server.smtp = smtp_server
+    try:
+        with browser(server) as client:
+            response = subscribe(client, "capitals@example.org")
+    finally:
+        server.stop()
+    assert response.status_code == 200 and "请查收邮件" in response.text
+
+
+def test_a_web_url_with_a_chinese_path_serves_its_pages_and_links_there(tmp_path, smtp_server):
+    server = WebServer(tmp_path, smtp_server.port)
+    server.config.write_text(
+        server.config.read_text().replace(f"url: {server.url}", f"url: {server.origin}/订阅"),
+        encoding="utf-8",
+    )
+    server.url = f"{server.origin}/%E8%AE%A2%E9%98%85"
+    server.start()
+    server.smtp = smtp_server
+    try:
+        with browser(server) as client:
+            response = subscribe(client, "path@example.org")
+        [mail] = mails_to(server, "path@example.org")
+    finally:
+        server.stop()
+    assert response.status_code == 200 and "请查收邮件" in response.text
+    assert confirm_link(mail).startswith(f"{server.url}/confirm/")
+
+
 # --- confirmation mails: who may change what, failures, slow relays ------------------------------
 
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -129,7 +129,7 @@ def create_app(
         raise ConfigError("web: missing; feeds serve needs web.url and web.secret_env")
     secrets = web_secrets(settings)
     parts = urlsplit(web.url)
-    base = parts.path.rstrip("/")
+    base = parts.path.rstrip("/")  # percent-encoded, as in links; routes match it decoded
     https = parts.scheme == "https"
     pages = Pages(settings, base)
     categories = CategoryList(lambda: site_categories(settings, clock()), monotonic)
@@ -147,7 +147,7 @@ def create_app(
         trusted_proxies=list(web.trusted_proxies),
     )
     app = Starlette(
-        routes=[Route(base + path, endpoint, methods=methods) for path, endpoint, methods in ROUTES]
+        routes=[Route(unquote(base) + path, endpoint, methods=m) for path, endpoint, m in ROUTES]
         + ([Route("/healthz", routes.healthz, methods=["GET"])] if base else []),
         exception_handlers={HTTPException: http_error},
     )
