@@ -85,3 +85,17 @@ def test_no_secret_no_mail(pending, monkeypatch):
         send_confirmation(settings, subscriber, NOW)
     assert str(caught.value) == "environment variable FEEDS_SECRET is not set"
     assert not (settings.state_dir / "outbox").exists()
+
+
+def test_the_confirmation_mail_names_a_non_ascii_address_in_plain_utf_8(
+    pending, smtp_server, monkeypatch
+):
+    monkeypatch.setenv("FEEDS_SECRET", "k" * 32)
+    settings, subscriber = pending(smtp_server.port)
+    send_confirmation(settings, subscriber, NOW)
+    [(_, _, raw)] = smtp_server.messages
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert [line for line in head.split(b"\r\n") if line.startswith(b"To:")] == [
+        "To: 读者 <读者@example.com>".encode()
+    ]
+    assert b"=?" not in head.split(b"\r\nTo:")[1].split(b"\r\n")[0]

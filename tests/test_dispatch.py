@@ -122,6 +122,23 @@ def test_a_non_ascii_web_url_gives_a_plain_ascii_list_unsubscribe_on_the_wire(
     assert header.isascii() and "=?" not in header
 
 
+def test_non_ascii_addresses_are_never_encoded_words_on_the_wire(site, make_settings, smtp_server):
+    subscribers = (
+        "    - {email: u@例子.中国, categories: all}\n"
+        "    - {email: 用户@example.com, name: 张三, categories: all}\n"
+    )
+    settings = make_settings(news_site(site).root, digest_config(smtp_server.port, subscribers))
+    send_digest(settings, now=NOW)
+    to = {}
+    for _, rcpts, raw in smtp_server.messages:
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        to[rcpts[0]] = [line for line in head.split(b"\r\n") if line.startswith(b"To:")]
+    assert to == {
+        "u@例子.中国": [b"To: u@xn--fsqu00a.xn--fiqs8s"],
+        "用户@example.com": ["To: 张三 <用户@example.com>".encode()],
+    }
+
+
 def test_header_injection_through_names_and_titles_is_neutralised(site, make_settings, smtp_server):
     site.config('title: "站\\r\\nBcc: evil@example.net"\nurl: https://example.org\n')
     news_site(site)

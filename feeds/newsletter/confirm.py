@@ -20,6 +20,7 @@ from feeds.config import Settings, WebOptions, web_secrets
 from feeds.errors import ConfigError, DeliveryError, TemplateError
 from feeds.newsletter.deliver import PermanentFailure, TransientFailure, open_transport
 from feeds.newsletter.digest import inline_css, one_line
+from feeds.newsletter.mailpolicy import recipient_address
 from feeds.newsletter.subscribers import Subscriber
 from feeds.newsletter.tokens import Tokens
 from feeds.templating import environment
@@ -103,11 +104,10 @@ def _message(
 
     sender = settings.sender
     domain = urlsplit(site.url).hostname or sender.domain
-    user, _, host = subscriber.email.rpartition("@")
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = Address(one_line(sender.display_name), sender.username, sender.domain)
-    message["To"] = Address(one_line(subscriber.name or ""), user, host)
+    message["To"] = recipient_address(one_line(subscriber.name or ""), subscriber.email)
     message["Date"] = format_datetime(now)
     # Unique per mail: the outbox keeps one file per Message-ID, and a second
     # request a day later is a new mail, not a repeat of the first.
