@@ -671,7 +671,31 @@ def web_secrets(settings: Settings) -> list[str]:
     if not current:
         raise ConfigError(f"environment variable {web.secret_env} is not set")
     old = os.environ.get(web.old_secrets_env, "") if web.old_secrets_env else ""
-    return [current, *(key.strip() for key in old.split(",") if key.strip())]
+    keys = [current, *(key.strip() for key in old.split(",") if key.strip())]
+    names = [web.secret_env] + [str(web.old_secrets_env)] * (len(keys) - 1)
+    for name, key in zip(names, keys, strict=True):
+        if problem := short_key(name, key):
+            raise ConfigError(problem)
+    return keys
+
+
+MIN_KEY_BYTES = 32
+
+
+def short_key(name: str, key: str) -> str | None:
+    """Why a signing key is too weak to sign links that never expire, or None.
+
+    Anyone who guesses it can unsubscribe or re-point any reader; 32 bytes is
+    what ``secrets.token_urlsafe(32)`` gives and beyond any guessing.
+    """
+    size = len(key.strip().encode("utf-8"))
+    if size >= MIN_KEY_BYTES:
+        return None
+    unit = "byte" if size == 1 else "bytes"
+    return (
+        f"environment variable {name} holds {size} {unit}; a signing key needs at least "
+        f"{MIN_KEY_BYTES} (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
 
 
 def read_subscribers(path: Path) -> list[Subscriber]:

@@ -54,7 +54,7 @@ def pending(make_settings, site, tmp_path):
 def test_confirmation_goes_out_at_once_over_smtp_with_a_working_link(
     pending, smtp_server, monkeypatch
 ):
-    monkeypatch.setenv("FEEDS_SECRET", "k1")
+    monkeypatch.setenv("FEEDS_SECRET", "k1" * 16)
     settings, subscriber = pending(smtp_server.port)
     send_confirmation(settings, subscriber, NOW)
     [(sender, rcpts, raw)] = smtp_server.messages
@@ -64,13 +64,13 @@ def test_confirmation_goes_out_at_once_over_smtp_with_a_working_link(
     html = message.get_payload()[1].get_payload(decode=True).decode("utf-8")
     [token] = re.findall(r"https://finews\.withounder\.com/newsletter/confirm/(\S+)", text)
     assert f'href="https://finews.withounder.com/newsletter/confirm/{token}"' in html
-    claim = Tokens(["k1"]).read(token, "confirm", now=NOW, max_age=timedelta(hours=72))
+    claim = Tokens(["k1" * 16]).read(token, "confirm", now=NOW, max_age=timedelta(hours=72))
     assert claim == Claim(subscriber.id, 1)
     assert "科技日报" in text and "3 天" in text
 
 
 def test_confirmation_goes_to_the_outbox_by_default(pending, monkeypatch, tmp_path):
-    monkeypatch.setenv("FEEDS_SECRET", "k1")
+    monkeypatch.setenv("FEEDS_SECRET", "k1" * 16)
     settings, subscriber = pending()
     send_confirmation(settings, subscriber, NOW)
     send_confirmation(settings, subscriber, NOW)
