@@ -548,6 +548,31 @@ def test_a_missing_secret_stops_with_one_line_and_exit_2(tmp_path, smtp_server):
     )
 
 
+def test_a_port_in_use_is_one_line_and_exit_1_without_claiming_to_serve(tmp_path, smtp_server):
+    import subprocess
+
+    server = WebServer(tmp_path, smtp_server.port)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        result = subprocess.run(
+            feeds_args("serve", "--config", server.config, "--port", port),
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "FEEDS_SECRET": WEB_SECRET},
+            timeout=120,
+        )
+    finally:
+        taken.close()
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n",
+    )
+
+
 def test_without_a_web_section_serve_stops_with_one_line_and_exit_2(tmp_path, site):
     import subprocess
 
