@@ -1,20 +1,28 @@
-"""Benchmark `feeds digest`: 3,000 posts in 50 categories to 1,000 subscribers over local SMTP.
+"""Benchmark `feeds digest`: planning for many readers, and delivery over parallel connections.
 
-Subscribers choose like readers do: some take every category, the rest one
-to three categories, popular ones more often (Zipf). Messages go to an
-aiosmtpd sink on 127.0.0.1, in its own process. Several runs from an empty state; medians.
-Reports messages per second, and the time spent planning (reading and
-rendering posts), in Jinja rendering, in premailer and in delivery.
+Two shapes. ``--size issue`` (issue 12): 5,000 new posts in 2,000 categories,
+100,000 subscribers each choosing 1 to 20 categories (popular ones more
+often, Zipf), so nearly every reader's digest differs. ``--size small`` (the
+first benchmark): 3,000 posts, 50 categories, 1,000 subscribers choosing 1 to
+3 categories or all. Subscribers are seeded into the subscriber store in one
+transaction (``SubscriberStore.add_many``), as a bulk import would.
 
-    python bench/digest.py --runs 3
+Planning (read the store and the posts, group, render, inline, record
+nothing) runs in its own process: wall time and peak memory of its process
+tree, sampled from /proc as bench/run.py does. Delivery sends a planned digest
+for ``--delivery-readers`` of them to an aiosmtpd sink in its own process that
+waits ``--delay`` seconds before answering each message (a relay's round trip),
+once per ``--connections`` value. Several runs; medians.
+
+    python bench/digest.py --size issue --runs 3 --connections 1,4,16
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,16 +35,198 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import corpus  # noqa: E402
+from run import measure  # noqa: E402
 
 from feeds.config import load_settings  # noqa: E402
-from feeds.newsletter import digest as digest_module  # noqa: E402
 from feeds.newsletter import dispatch  # noqa: E402
+from feeds.newsletter import parts as parts_module  # noqa: E402
+from feeds.newsletter.subscribers import Origin, SubscriberStore  # noqa: E402
 
 NOW = datetime(2022, 3, 3, 0, 0, tzinfo=UTC)  # the corpus below spans 2022-03-02
-POSTS, CATEGORIES, SUBSCRIBERS = 3000, 50, 1000
+SIZES = {  # posts, categories, subscribers, fewest and most categories a reader picks
+    "small": (3000, 50, 1000, 1, 3),
+    "issue": (5000, 2000, 100_000, 1, 20),
+}
+
+
+def make_site(work: Path, posts: int, categories: int) -> Path:
+    site = work / "site"
+    corpus.generate(site, posts, categories, 1, seed=7)
+    # corpus dates start on 2022-01-01; move this one-day corpus to the day before NOW
+    for path in (site / "_posts").iterdir():
+        text = path.read_text(encoding="utf-8").replace("date: 2022-01-01", "date: 2022-03-02")
+        path.write_text(text, encoding="utf-8")
+    return site
+
+
+def readers(names: list[str], count: int, fewest: int, most: int, everything: float):
+    """(email, name, categories) for ``count`` readers; ``everything`` of them take all."""
+    rng = random.Random(11)
+    weights = [1 / rank for rank in range(1, len(names) + 1)]
+    for number in range(count):
+        chosen = None
+        if rng.random() >= everything:
+            chosen = sorted(set(rng.choices(names, weights, k=rng.randint(fewest, most))))
+        yield f"reader{number}@example.com", None, chosen
+
+
+def config_text(state: Path, port: int, connections: int) -> str:
+    return (
+        f"state_dir: {state}\n"
+        "digest:\n"
+        f"  templates_dir: {ROOT / 'templates'}\n"
+        "  transport: smtp\n"
+        f"  smtp: {{host: 127.0.0.1, port: {port}, security: none, connections: {connections}}}\n"
+    )
+
+
+def seed_store(state: Path, people) -> float:
+    started = time.perf_counter()
+    store = SubscriberStore(state)
+    store.add_many(people, Origin("import"), NOW)
+    store.close()
+    return time.perf_counter() - started
+
+
+def plan_only(config: Path, site: Path, out: Path) -> None:
+    """The child process: plan (no recording, no sending), then say what it made."""
+    runs = []
+    original = parts_module.inline_css
+    parts_module.inline_css = lambda html: runs.append(1) or original(html)
+    settings = load_settings(config, site_dir=site)
+    state = dispatch.State(settings.state_dir)
+    started = time.perf_counter()
+    plan = dispatch.make_plan(settings, state, now=NOW)
+    seconds = time.perf_counter() - started
+    report = {
+        "seconds": seconds,
+        "recipients": len(plan.recipients),
+        "variants": len(plan.variants),
+        "parts": len(plan.parts),
+        "premailer runs": len(runs),
+    }
+    out.write_text(json.dumps(report), encoding="utf-8")
+
+
+def sink(port: int, delay: float) -> None:
+    """The child process: an SMTP server that accepts everything after ``delay`` seconds."""
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+
+    class Slow:
+        async def handle_DATA(self, server, session, envelope):
+            await asyncio.sleep(delay)
+            return "250 OK"
+
+    controller = Controller(Slow(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+def deliver_once(work: Path, site: Path, people: list, port: int, connections: int) -> float:
+    """Messages per second sending one planned digest to ``people``."""
+    state = work / f"state-{connections}"
+    shutil.rmtree(state, ignore_errors=True)
+    seed_store(state, people)
+    config = work / f"config-{connections}.yaml"
+    config.write_text(config_text(state, port, connections), encoding="utf-8")
+    settings = load_settings(config, site_dir=site)
+    store = dispatch.State(settings.state_dir)
+    plan = dispatch.make_plan(settings, store, now=NOW)
+    store.plan(
+        key=plan.key,
+        created_at=NOW,
+        window=plan.window,
+        posts=plan.posts,
+        variants=list(plan.variants.values()),
+        recipients=plan.recipients,
+        parts=plan.parts,
+    )
+    store.close()
+    started = time.perf_counter()
+    report = dispatch.send_digest(settings, now=NOW)  # resumes the planned digest: delivery only
+    seconds = time.perf_counter() - started
+    assert report.sent == len(plan.recipients) and report.pending == 0, report.summary
+    return report.sent / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="issue")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--connections", default="1,4,16", help="values to compare, e.g. 1,4")
+    parser.add_argument("--delay", type=float, default=0.02, help="the sink's wait per message")
+    parser.add_argument("--delivery-readers", type=int, default=3000)
+    parser.add_argument("--plan-only", nargs=3, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sink", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.plan_only:
+        return plan_only(*args.plan_only)
+    if args.sink:
+        return sink(int(args.sink[0]), float(args.sink[1]))
+    posts, categories, subscribers, fewest, most = SIZES[args.size]
+    everything = 0.3 if args.size == "small" else 0.0
+    work = Path(tempfile.mkdtemp(prefix="feeds-digest-bench-"))
+    port = corpus_free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--sink", str(port), str(args.delay)])
+    try:
+        site = make_site(work, posts, categories)
+        names = category_names(site)
+        everyone = list(readers(names, subscribers, fewest, most, everything))
+        seeded = work / "seeded"
+        seconds = seed_store(seeded, everyone)
+        print(f"{posts:,} posts, {categories:,} categories, {subscribers:,} subscribers")
+        print(f"| seeding the store (add_many, one transaction) | {seconds:.1f} s |")
+        plans = []
+        for run in range(args.runs):
+            state = work / f"plan-{run}"
+            shutil.copytree(seeded, state)
+            config = work / "config-plan.yaml"
+            config.write_text(config_text(state, port, 1), encoding="utf-8")
+            out = work / "plan.json"
+            command = [sys.executable, __file__, "--plan-only", str(config), str(site), str(out)]
+            result = measure(command)
+            plans.append((result, json.loads(out.read_text(encoding="utf-8"))))
+            shutil.rmtree(state)
+        made = plans[0][1]
+        print(f"| recipients / distinct digests | {made['recipients']:,} / {made['variants']:,} |")
+        print(f"| stored parts / premailer runs | {made['parts']:,} / {made['premailer runs']} |")
+        inside = statistics.median(p[1]["seconds"] for p in plans)
+        process = statistics.median(p[0].seconds for p in plans)
+        peak = max(p[0].peak_mb for p in plans)
+        print(f"| planning (make_plan), median of {args.runs} | {inside:.1f} s |")
+        print(f"| planning process start to end, median | {process:.1f} s |")
+        print(f"| planning peak memory (process tree) | {peak:.0f} MB |")
+        wait_for_port(port)
+        sample = everyone[: args.delivery_readers]
+        for connections in [int(c) for c in args.connections.split(",")]:
+            rates = [deliver_once(work, site, sample, port, connections) for _ in range(args.runs)]
+            print(
+                f"| messages/s, {connections} connection(s), {args.delay * 1000:.0f} ms sink, "
+                f"{len(sample):,} messages | {statistics.median(rates):.0f} |"
+            )
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def corpus_free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_for_port(port: int) -> None:
+    import socket
+
     for _ in range(200):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -45,150 +235,14 @@ def wait_for_port(port: int) -> None:
     raise RuntimeError("the SMTP sink did not start")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def make_site(work: Path) -> Path:
-    site = work / "site"
-    corpus.generate(site, POSTS, CATEGORIES, 1, seed=7)
-    # corpus dates start on 2022-01-01; move this one-day corpus to the day before NOW
-    for path in (site / "_posts").iterdir():
-        text = path.read_text(encoding="utf-8").replace("date: 2022-01-01", "date: 2022-03-02")
-        path.write_text(text, encoding="utf-8")
-    return site
-
-
-def subscribers(categories: list[str]) -> str:
-    rng = random.Random(11)
-    weights = [1 / rank for rank in range(1, len(categories) + 1)]
-    lines = []
-    for number in range(SUBSCRIBERS):
-        if rng.random() < 0.3:
-            chosen = "all"
-        else:
-            picks = rng.choices(categories, weights, k=rng.randint(1, 3))
-            chosen = "[" + ", ".join(sorted(set(picks))) + "]"
-        lines.append(f"    - {{email: reader{number}@example.com, categories: {chosen}}}\n")
-    return "".join(lines)
-
-
 def category_names(site: Path) -> list[str]:
-    names = {}
+    counts: dict[str, int] = {}
     for path in sorted((site / "_posts").iterdir()):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.startswith("categories: "):
                 name = line.split(": ", 1)[1]
-                names[name] = names.get(name, 0) + 1
-    return sorted(names, key=lambda name: -names[name])
-
-
-class Timer:
-    """Adds up the time spent in one function of the digest module."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.original = getattr(digest_module, name) if hasattr(digest_module, name) else None
-        self.seconds = 0.0
-        self.calls = 0
-
-    def __enter__(self):
-        original = self.original
-
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - started
-                self.calls += 1
-
-        setattr(digest_module, self.name, timed)
-        return self
-
-    def __exit__(self, *exc):
-        setattr(digest_module, self.name, self.original)
-
-
-def one_run(work: Path, site: Path, port: int, people: str) -> dict[str, float]:
-    state = work / "state"
-    shutil.rmtree(state, ignore_errors=True)
-    config = work / "config.yaml"
-    config.write_text(
-        f"state_dir: {state}\n"
-        "digest:\n"
-        f"  templates_dir: {ROOT / 'templates'}\n"
-        "  transport: smtp\n"
-        f"  smtp: {{host: 127.0.0.1, port: {port}, security: none}}\n"
-        f"  subscribers:\n{people}",
-        encoding="utf-8",
-    )
-    settings = load_settings(config, site_dir=site)
-    with Timer("inline_css") as premailer:
-        started = time.perf_counter()
-        report = dispatch.send_digest(settings, now=NOW)
-        total = time.perf_counter() - started
-    return {
-        "total": total,
-        "premailer": premailer.seconds,
-        "premailer runs": premailer.calls,
-        "sent": report.sent,
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="feeds-digest-bench-"))
-    site = make_site(work)
-    people = subscribers(category_names(site))
-    port = free_port()
-    sink = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"127.0.0.1:{port}",
-            "-c",
-            "aiosmtpd.handlers.Sink",
-        ],
-    )
-    wait_for_port(port)
-    try:
-        plan_times = []
-        runs = [one_run(work, site, port, people) for _ in range(args.runs)]
-        settings = load_settings(work / "config.yaml", site_dir=site)
-        for _ in range(args.runs):
-            shutil.rmtree(settings.state_dir, ignore_errors=True)
-            state = dispatch.State(settings.state_dir)
-            started = time.perf_counter()
-            dispatch.make_plan(settings, state, now=NOW)
-            plan_times.append(time.perf_counter() - started)
-            state.close()
-    finally:
-        sink.terminate()
-        sink.wait()
-        shutil.rmtree(work, ignore_errors=True)
-    total = statistics.median(r["total"] for r in runs)
-    premailer = statistics.median(r["premailer"] for r in runs)
-    planning = statistics.median(plan_times)
-    sent = runs[0]["sent"]
-    print(
-        f"{POSTS:,} posts, {CATEGORIES} categories, {SUBSCRIBERS:,} subscribers, {args.runs} runs"
-    )
-    print(f"| messages sent | {sent} |")
-    print(f"| distinct digests (premailer runs) | {runs[0]['premailer runs']} |")
-    print(f"| whole run, median | {total:.2f} s |")
-    print(f"| messages per second (whole run) | {sent / total:.0f} |")
-    print(f"| planning: read, render, Jinja, premailer | {planning:.2f} s |")
-    print(f"| of which premailer | {premailer:.2f} s |")
-    delivery = total - planning
-    print(f"| delivery over SMTP | {delivery:.2f} s ({sent / delivery:.0f} messages/s) |")
+                counts[name] = counts.get(name, 0) + 1
+    return sorted(counts, key=lambda name: -counts[name])
 
 
 if __name__ == "__main__":

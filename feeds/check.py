@@ -178,7 +178,7 @@ def summarize_site(settings: Settings, report: CheckReport, now: datetime) -> No
     categories = {name for post in posts for name in post.categories}
     report.note("posts", f"{files} post files, {len(posts)} published")
     report.note("categories", str(len(categories)))
-    specs = feed_specs(settings, newest_groups(posts, settings.feeds.limit, settings.feeds.tags))
+    specs, _ = feed_specs(settings, newest_groups(posts, settings.feeds.limit, settings.feeds.tags))
     formats = settings.feeds.formats
     report.note(
         "feeds",

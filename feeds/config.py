@@ -241,8 +241,12 @@ class FeedOptions(_Strict):
     @field_validator("category_page")
     @classmethod
     def _page(cls, value: str | None) -> str | None:
-        if value is not None and "{name}" not in value:
-            raise ValueError("expected a path containing {name}, e.g. /category/{name}.html")
+        if value is not None and (
+            "{name}" not in value or {"{", "}"} & set(value.replace("{name}", ""))
+        ):
+            raise ValueError(
+                "expected a path with {name} as its only placeholder, e.g. /category/{name}.html"
+            )
         return value
 
 
@@ -260,6 +264,7 @@ class SmtpOptions(_Strict):
     retries: int = Field(3, ge=0, le=20)
     backoff: float = Field(2.0, ge=0, le=3600, allow_inf_nan=False)
     rate_limit: float = Field(0, ge=0, le=10_000, allow_inf_nan=False)
+    connections: int = Field(4, ge=1, le=64)
 
     @field_validator("host")
     @classmethod
@@ -486,7 +491,7 @@ class Settings:
         page = self.feeds.category_page
         if not page:
             return None
-        return self.site.absolute("/" + page.lstrip("/").format(name=quote(name)))
+        return self.site.absolute("/" + page.lstrip("/").replace("{name}", quote(name)))
 
     def display_name(self, category: str) -> str:
         configured = self.feeds.categories.get(category)

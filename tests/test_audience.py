@@ -172,7 +172,7 @@ def test_an_unsubscribe_landing_during_delivery_stops_that_readers_message(
     subscribers = "".join(f"    - {{email: r{n}@example.com, categories: all}}\n" for n in range(3))
     settings = web_settings(site, make_settings, smtp_server.port, subscribers)
     hook = UnsubscribeAfterFirst(Smtp(settings.digest.smtp), settings.state_dir, "r1@example.com")
-    report = send_digest(settings, now=NOW, transport=hook)
+    report = send_digest(settings, now=NOW, transports=[hook])
     assert hook.sent == ["r0@example.com", "r2@example.com"]
     assert sorted(smtp_server.by_recipient()) == ["r0@example.com", "r2@example.com"]
     assert (report.sent, report.pending) == (2, 0)

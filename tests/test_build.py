@@ -200,6 +200,50 @@ def test_the_real_corpus_builds_one_valid_feed_per_category(make_settings, check
     assert dates == sorted(dates, reverse=True)
 
 
+def rendered_text(field) -> str:
+    """What a reader shows for a feed field: HTML fields are rendered, text fields shown as is."""
+    import lxml.html
+
+    text = field.text or ""
+    if field.tag.endswith("}summary") and field.get("type", "text") == "text":
+        return text
+    return lxml.html.fragment_fromstring(text, create_parent="div").text_content()
+
+
+def test_escaped_markup_in_posts_reaches_readers_as_text_not_markup(site, make_settings):
+    from lxml import etree
+
+    site.post(
+        "2022-05-24-a.html",
+        body="<p>Write &lt;script&gt;alert(document.cookie)&lt;/script&gt; in the page.</p>",
+    )
+    site.post("2022-05-23-b.md", date="2022-05-23", body="Try `<img src=x onerror=alert(1)>` now.")
+    settings = make_settings(site.root)
+    build(settings, now=NOW)
+    expected = [
+        "Write <script>alert(document.cookie)</script> in the page.",
+        "Try <img src=x onerror=alert(1)> now.",
+    ]
+    rss = etree.parse(str(settings.output / "rss.xml"))
+    assert [rendered_text(d) for d in rss.iterfind("channel/item/description")] == expected
+    atom = etree.parse(str(settings.output / "atom.xml"))
+    summaries = atom.iterfind(
+        "{http://www.w3.org/2005/Atom}entry/{http://www.w3.org/2005/Atom}summary"
+    )
+    assert [rendered_text(s) for s in summaries] == expected
+    encoded = "{http://purl.org/rss/1.0/modules/content/}encoded"
+    assert [rendered_text(c) for c in rss.iter(encoded)] == expected
+
+
+def test_a_post_file_name_that_is_not_utf8_does_not_stop_the_build(site, make_settings):
+    site.post("2022-05-24-a.md")
+    with open(os.fsencode(site.posts) + b"/2022-05-25-caf\xe9.md", "wb") as stream:
+        stream.write(post_text(title="咖啡").encode("utf-8"))
+    settings = make_settings(site.root)
+    assert build(settings, now=NOW).posts == 2
+    assert build(settings, now=NOW).mode == "unchanged"
+
+
 def test_a_same_size_edit_with_the_mtime_put_back_rebuilds_as_a_cold_build_would(
     site, make_settings, tmp_path
 ):

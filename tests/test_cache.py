@@ -171,13 +171,67 @@ def test_a_damaged_cache_is_ignored(news, tmp_path):
     warm = settings_for(news, tmp_path)
     build(warm, now=NOW)
     damaged = [
-        warm.state_dir / "cache" / "feeds.pickle",
+        warm.state_dir / "cache" / "feeds.msgpack",
         *(warm.state_dir / "cache").rglob("posts/*"),
     ]
     assert len(damaged) > 2
     for path in damaged:
-        path.write_bytes(b"not a pickle")
+        path.write_bytes(b"not a cache")
     report = build(warm, now=NOW)
+    assert report.reparsed == 30
+    assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def corrupt(data: bytes, rng) -> bytes:
+    """One of the ways a disk, a crash or a person damages a file."""
+    how = rng.randrange(5)
+    if how == 0 and data:
+        return data[: rng.randrange(len(data))]
+    if how == 1:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+    if how == 2:
+        return data + bytes(rng.randrange(256) for _ in range(rng.randrange(1, 20)))
+    damaged = bytearray(data)
+    for _ in range(rng.randrange(1, 4)):
+        if damaged:
+            damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+    return bytes(damaged)
+
+
+def test_random_damage_to_any_cache_file_gives_a_cold_build(news, tmp_path):
+    import random
+
+    warm = settings_for(news, tmp_path)
+    rng = random.Random(9)
+    for _ in range(12):
+        build(warm, now=NOW)
+        cache_files = sorted((warm.state_dir / "cache").rglob("*.msgpack"))
+        assert len(cache_files) > 60
+        for path in cache_files:
+            path.write_bytes(corrupt(path.read_bytes(), rng))
+        news.post(
+            "2022-05-15-p14.md", title=f"新闻{rng.randrange(2)}", date="2022-05-15 04:00:00 +0800"
+        )
+        build(warm, now=NOW)
+        assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def test_a_cache_file_cannot_run_code(news, tmp_path):
+    import os
+    import pickle
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.mkdir, (str(tmp_path / "pwned"),))
+
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    cache_dir = warm.state_dir / "cache"
+    planted = [*cache_dir.rglob("*.msgpack"), cache_dir / "feeds.pickle", cache_dir / "scan.pickle"]
+    for path in planted:
+        path.write_bytes(pickle.dumps(("key", Exploit())))
+    report = build(warm, now=NOW)
+    assert not (tmp_path / "pwned").exists()
     assert report.reparsed == 30
     assert files(warm.output) == cold_output(news, tmp_path)
 

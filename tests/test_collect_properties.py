@@ -17,7 +17,6 @@ from pathlib import Path
 
 import feedparser
 import lxml.html
-import pytest
 import yaml
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -261,11 +260,6 @@ def test_any_posts_build_into_valid_atom_without_active_markup_and_rebuild_ident
         assert feed_files(output) == first
 
 
-@pytest.mark.xfail(
-    reason="issue 9 item 1: RSS <description> carries the summary's decoded text as HTML; "
-    "fixed by the output part (feedwriter), not yet on main",
-    strict=False,
-)
 @hypothesis_settings(max_examples=examples(20))
 @given(files=post_files())
 def test_rss_fields_readers_render_as_html_hold_no_active_markup(files):

@@ -181,6 +181,30 @@ def test_subscribers_from_a_yaml_file(site, tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/c/{0}.html",
+        "/c/{name}/{foo}",
+        "/c/{name:>99999999999}",
+        "/{name}/{name.__class__.__mro__}",
+    ],
+)
+def test_category_page_allows_no_placeholder_but_name(site, tmp_path, page):
+    lines = problems(tmp_path, f"feeds:\n  category_page: '{page}'\n", site.root)
+    assert lines == [
+        f"{tmp_path / 'config.yaml'}: feeds.category_page: expected a path with {{name}} "
+        f"as its only placeholder, e.g. /category/{{name}}.html (got '{page}')"
+    ]
+
+
+def test_category_page_puts_the_quoted_name_in_every_name_placeholder(site, make_settings):
+    settings = make_settings(site.root, "feeds:\n  category_page: /c/{name}/{name}.html\n")
+    assert settings.category_page("科技 {x}") == (
+        "https://example.org/c/%E7%A7%91%E6%8A%80%20%7Bx%7D/%E7%A7%91%E6%8A%80%20%7Bx%7D.html"
+    )
+
+
 def test_a_csv_with_a_utf8_bom_is_read_as_excel_writes_it(site, tmp_path):
     (tmp_path / "subs.csv").write_bytes("\ufeffemail,categories\nreader@example.com,all\n".encode())
     config = tmp_path / "config.yaml"

@@ -7,7 +7,14 @@ from email.message import EmailMessage
 import pytest
 
 from feeds.config import SmtpOptions
-from feeds.newsletter.deliver import PermanentFailure, RecipientDeferred, Smtp, TransientFailure
+from feeds.newsletter.deliver import (
+    Pace,
+    PermanentFailure,
+    RecipientDeferred,
+    Smtp,
+    TransientFailure,
+    open_transports,
+)
 from tests.conftest import free_port
 
 
@@ -67,6 +74,27 @@ def test_the_rate_limit_spaces_messages_out(smtp_server):
     transport.close()
     assert clock.sleeps == [0.25, 0.25]
     assert len(smtp_server.messages) == 3
+
+
+def test_the_rate_limit_holds_for_all_connections_together(smtp_server):
+    clock = FakeClock()
+    options = SmtpOptions(port=smtp_server.port, security="none", rate_limit=4)
+    pace = Pace(options.rate_limit, sleep=clock.sleep, clock=clock)
+    connections = [Smtp(options, pace=pace), Smtp(options, pace=pace)]
+    for number in range(4):
+        connections[number % 2].send(message(number), "a@example.org", f"r{number}@example.org")
+    for connection in connections:
+        connection.close()
+    assert clock.sleeps == [0.25, 0.25, 0.25]
+    assert len(smtp_server.messages) == 4
+
+
+def test_each_parallel_connection_is_its_own_transport_with_one_shared_pace(tmp_path):
+    options = SmtpOptions(security="none", connections=3, rate_limit=10)
+    transports = open_transports("smtp", options, tmp_path)
+    assert len({id(t) for t in transports}) == 3
+    assert len({id(t.pace) for t in transports}) == 1
+    assert len(open_transports("outbox", options, tmp_path)) == 1
 
 
 def test_one_connection_serves_many_messages(smtp_server):

@@ -95,6 +95,51 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["atom.xml"]
 
 
+def test_an_entry_the_xml_writer_refuses_is_left_out_with_a_warning_and_the_rest_written():
+    from zoneinfo import ZoneInfo
+
+    from feeds.config import Site
+    from feeds.output.feedwriter import FeedSpec, feed_document
+    from feeds.site.post import Post
+    from feeds.site.render import Rendered
+
+    site = Site("https://e.org", "", "站", "zh", ZoneInfo("UTC"), None, "date", None)
+    posts = [
+        Post(
+            f"_posts/{n}.md",
+            n,
+            n,
+            1_650_000_000_000_000 - i,
+            0,
+            ("c",),
+            (),
+            f"https://e.org/{n}",
+            None,
+            True,
+        )
+        for i, n in enumerate(["good", "bad"])
+    ]
+    rendered = {
+        "https://e.org/good": Rendered("<p>ok</p>", "ok"),
+        "https://e.org/bad": Rendered("<p>\x01</p>", "x"),
+    }
+    problems = []
+    for kind in ("atom", "rss"):
+        data = feed_document(
+            FeedSpec("", "站", "https://e.org/", posts),
+            kind,
+            site=site,
+            base_url="https://e.org/f",
+            rendered=rendered,
+            problems=problems,
+        )
+        assert b"https://e.org/good" in data and b"https://e.org/bad" not in data
+    assert [str(p) for p in problems] == [
+        "_posts/bad.md: left out of the feeds: All strings must be XML compatible: "
+        "Unicode or ASCII, no NULL bytes or control characters"
+    ] * 2
+
+
 def test_a_category_name_too_long_for_a_file_name_still_gets_a_folder():
     assert len(safe_slug("a" * 300)) == 255
     assert len(safe_slug("Ab " * 200)) <= 255

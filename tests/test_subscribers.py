@@ -277,3 +277,39 @@ def test_several_threads_share_one_store(store):
     for thread in threads:
         thread.join()
     assert errors == [] and len(store.all()) == 80
+
+
+def test_a_bulk_import_adds_new_readers_in_one_go_and_leaves_known_and_suppressed_ones(store):
+    store.add("known@example.com", "旧", ["a"], Origin("cli"), NOW)
+    store.suppress("gone@example.com", "unsubscribed", Origin("cli"), NOW)
+    people = [
+        ("New@Example.com", "新", ["b", "a", "b"]),
+        ("known@example.com", "别的", None),
+        ("gone@example.com", None, None),
+        ("new@example.com", None, None),
+    ]
+    assert store.add_many(people, Origin("import"), NOW) == 1
+    new = store.by_email("new@example.com")
+    assert (new.email, new.name, new.status, new.categories) == (
+        "New@example.com",
+        "新",
+        "active",
+        ("a", "b"),
+    )
+    assert [e.event for e in store.consent_log(new.id)] == ["import"]
+    assert store.by_email("known@example.com").name == "旧"
+    assert store.by_email("gone@example.com") is None
+
+
+def test_deliverable_all_answers_as_deliverable_does_for_each_address(store):
+    store.add_many([(f"r{n}@example.com", None, None) for n in range(4)], Origin("import"), NOW)
+    store.unsubscribe(store.by_email("r1@example.com").id, Origin("one-click"), NOW)
+    store.suppress("r2@example.com", "bounced", Origin("bounce"), NOW)
+    found = [(key, s.email, source) for key, s, source in store.deliverable_all()]
+    assert found == [
+        ("r0@example.com", "r0@example.com", "import"),
+        ("r3@example.com", "r3@example.com", "import"),
+    ]
+    assert [s.email for _, s, _ in store.deliverable_all()] == [
+        e for e in (f"r{n}@example.com" for n in range(4)) if store.deliverable(e)
+    ]

@@ -80,9 +80,9 @@ def audience(settings: Settings, store: SubscriberStore) -> list[Subscriber]:
     """
     listed = configured(settings)
     readers = {
-        email_key(s.email): s
-        for s in store.all()
-        if still_wanted(store, s.email, listed) is not None
+        key: subscriber
+        for key, subscriber, source in store.deliverable_all()
+        if source != "config" or key in listed
     }
     for key, (name, categories) in listed.items():
         if key in readers or store.by_email(key) is not None or store.is_suppressed(key):

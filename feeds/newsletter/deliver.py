@@ -19,6 +19,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -160,6 +161,37 @@ def _credentials(options: SmtpOptions) -> tuple[str, str] | None:
     return user or "", password or ""
 
 
+class Pace:
+    """The ``rate_limit``, shared by every connection of a run: the server sees one sender.
+
+    Each message takes the next free slot, ``1 / rate_limit`` seconds after the
+    previous slot, and waits for it; a lock makes the slots unique across threads.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.interval = 1 / rate if rate else 0.0
+        self.sleep = sleep
+        self.clock = clock
+        self.next_slot: float | None = None
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = self.clock()
+            slot = now if self.next_slot is None else max(now, self.next_slot)
+            self.next_slot = slot + self.interval
+        if slot > now:
+            self.sleep(slot - now)
+
+
 class Smtp:
     """One reused SMTP connection with TLS verification, retries with backoff and a rate limit."""
 
@@ -169,14 +201,14 @@ class Smtp:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        pace: Pace | None = None,
     ):
         self.options = options
         self.credentials = _credentials(options)
         self.context = self.tls_context() if options.security != "none" else None
         self.sleep = sleep
-        self.clock = clock
+        self.pace = pace or Pace(options.rate_limit, sleep=sleep, clock=clock)
         self.connection: _SMTP | _SMTP_SSL | None = None
-        self.last_sent: float | None = None
 
     def tls_context(self) -> ssl.SSLContext:
         """The system's CAs, plus ``ca_file``; a ca_file that is no CA is a config error."""
@@ -211,7 +243,7 @@ class Smtp:
     def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
         attempts = self.options.retries + 1
         for attempt in range(1, attempts + 1):
-            self._wait_for_rate_limit()
+            self.pace.wait()
             try:
                 self._send_once(message, sender, recipient)
                 return
@@ -234,7 +266,6 @@ class Smtp:
             options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
             self.connection.restart_deadline()
             self.connection.sendmail(sender, [recipient], data, mail_options=options)
-            self.last_sent = self.clock()
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(recipient, (550, b"refused"))
             _classify(code, text, about_recipient=True)
@@ -261,13 +292,6 @@ class Smtp:
             OSError,
         ) as exc:
             raise TransientFailure(f"cannot reach {where}: {exc}") from None
-
-    def _wait_for_rate_limit(self) -> None:
-        if not self.options.rate_limit or self.last_sent is None:
-            return
-        wait = 1 / self.options.rate_limit - (self.clock() - self.last_sent)
-        if wait > 0:
-            self.sleep(wait)
 
     def close(self) -> None:
         if self.connection is not None:
@@ -306,3 +330,14 @@ def open_transport(kind: str, options: SmtpOptions, state_dir: Path) -> Transpor
     if kind == "smtp":
         return Smtp(options)
     return Outbox(state_dir / "outbox")
+
+
+def open_transports(kind: str, options: SmtpOptions, state_dir: Path) -> list[Transport]:
+    """One transport per parallel connection (``smtp.connections``), sharing one rate limit.
+
+    The outbox is one writer: a local disk gains nothing from several.
+    """
+    if kind != "smtp":
+        return [Outbox(state_dir / "outbox")]
+    pace = Pace(options.rate_limit)
+    return [Smtp(options, pace=pace) for _ in range(options.connections)]

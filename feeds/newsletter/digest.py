@@ -181,36 +181,45 @@ class Composer:
             else local.strftime("%m-%d %H:%M")
         )
 
+    def shown(
+        self, categories: list[str], by_category: dict[str, list[Item]], limit: int
+    ) -> list[tuple[str, list[Item], list[Item]]]:
+        """Cap each category and the whole digest: (category, its items, those shown)."""
+        left = limit
+        chosen = []
+        for category in categories:
+            members = by_category[category]
+            shown = members[: max(0, min(self.settings.digest.max_per_category, left))]
+            left -= len(shown)
+            chosen.append((category, members, shown))
+        return chosen
+
+    def section(self, category: str, members: list[Item], shown: list[Item], day: str) -> Section:
+        return Section(
+            category=category,
+            title=self.settings.display_name(category),
+            total=len(members),
+            items=[
+                {
+                    "title": item.post.title,
+                    "url": item.post.url,
+                    "time": self.time_label(item.post, day),
+                    "summary": item.summary,
+                }
+                for item in shown
+            ],
+            more=len(members) - len(shown),
+            more_url=self.more_url(category),
+        )
+
     def sections(
         self, categories: list[str], by_category: dict[str, list[Item]], day: str, limit: int
     ) -> list[Section]:
         """Cap each category and the whole digest; say how many more each section has."""
-        digest = self.settings.digest
-        left = limit
-        sections = []
-        for category in categories:
-            members = by_category[category]
-            shown = members[: max(0, min(digest.max_per_category, left))]
-            left -= len(shown)
-            sections.append(
-                Section(
-                    category=category,
-                    title=self.settings.display_name(category),
-                    total=len(members),
-                    items=[
-                        {
-                            "title": item.post.title,
-                            "url": item.post.url,
-                            "time": self.time_label(item.post, day),
-                            "summary": item.summary,
-                        }
-                        for item in shown
-                    ],
-                    more=len(members) - len(shown),
-                    more_url=self.more_url(category),
-                )
-            )
-        return sections
+        return [
+            self.section(category, members, shown, day)
+            for category, members, shown in self.shown(categories, by_category, limit)
+        ]
 
     def subject(self, day: str, count: int) -> str:
         try:
@@ -222,7 +231,7 @@ class Composer:
     def render(
         self, categories: list[str], by_category: dict[str, list[Item]], day: str
     ) -> Variant:
-        """One digest variant that fits under Gmail's clipping size."""
+        """One digest variant, inlined whole, that fits under Gmail's clipping size."""
         by_category = once_each(categories, by_category)
         categories = list(by_category)
         count = sum(len(members) for members in by_category.values())
@@ -231,16 +240,13 @@ class Composer:
         while True:
             sections = self.sections(categories, by_category, day, limit)
             context = {
-                "site": self.site,
+                **self.constants(),
                 "date": day,
                 "count": count,
                 "subject": subject,
                 "sections": sections,
                 "preheader": preheader(sections),
-                "categories_label": "、".join(s.title for s in sections) or "全部",
-                "recipient_email": RECIPIENT_MARK,
-                "unsubscribe_url": UNSUBSCRIBE_MARK,
-                "preferences_url": PREFERENCES_MARK if self.settings.web else "",
+                "categories_label": categories_label(sections),
             }
             html = inline_css(self._render("digest.html", context))
             text = self._render("digest.txt", context)
@@ -249,6 +255,15 @@ class Composer:
                 break
             limit = max(1, int(limit * 0.8))  # shrink until the mail is not clipped
         return Variant(variant_key(categories), subject, html, text, count)
+
+    def constants(self) -> dict:
+        """What every digest of this run shares; per-recipient values are markers."""
+        return {
+            "site": self.site,
+            "recipient_email": RECIPIENT_MARK,
+            "unsubscribe_url": UNSUBSCRIBE_MARK,
+            "preferences_url": PREFERENCES_MARK if self.settings.web else "",
+        }
 
     def _render(self, name: str, context: dict) -> str:
         try:
@@ -259,8 +274,15 @@ class Composer:
 
 def preheader(sections: list[Section]) -> str:
     """The line inboxes show after the subject: the first headlines."""
-    titles = [item["title"] for section in sections for item in section.items[:1]]
+    return headlines([section.items[0]["title"] for section in sections if section.items])
+
+
+def headlines(titles: list[str]) -> str:
     return " · ".join(titles)[:150]
+
+
+def categories_label(sections: list[Section]) -> str:
+    return "、".join(section.title for section in sections) or "全部"
 
 
 def inline_css(html: str) -> str:

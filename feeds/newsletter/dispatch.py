@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from feeds.newsletter.deliver import (
     RecipientDeferred,
     TransientFailure,
     Transport,
-    open_transport,
+    open_transports,
 )
 from feeds.newsletter.digest import (
     Composer,
@@ -47,6 +48,7 @@ from feeds.newsletter.digest import (
     unsubscribe_link,
     variant_key,
 )
+from feeds.newsletter.parts import Assembler, whole
 from feeds.newsletter.state import Digest, Recipient, State, Variant
 from feeds.newsletter.subscribers import SubscriberStore
 from feeds.output.build import current_posts, render_post
@@ -90,6 +92,7 @@ class Plan:
     variants: dict[str, Variant]
     recipients: list[Recipient]
     skipped: int
+    parts: dict[str, str]  # what the variants are assembled from
 
 
 def candidate_posts(settings: Settings, state: State, now: datetime, since: datetime | None):
@@ -141,7 +144,7 @@ def make_plan(
     subscribers = [s for s in readers if only is None or s.email.lower() == only.lower()]
     if only is not None and not subscribers:
         raise ConfigError(f"--to {only}: not an active subscriber")
-    variants: dict[str, Variant] = {}
+    wanted: dict[str, list[str]] = {}
     recipients: list[Recipient] = []
     skipped = 0
     for subscriber in subscribers:
@@ -150,20 +153,21 @@ def make_plan(
             skipped += 1
             continue
         name = variant_key(list(once_each(categories, by_category)))
-        if name not in variants:
-            variants[name] = composer.render(categories, by_category, day)
+        wanted.setdefault(name, categories)
         recipients.append(
             Recipient(
                 subscriber.email, subscriber.name, name, message_id(key, subscriber.email, domain)
             )
         )
+    assembler = Assembler(composer)
     return Plan(
         key=key,
         window=window,
         posts=[(post.url, post.date) for post in posts],
-        variants=variants,
+        variants=assembler.render_all(wanted, by_category, day),
         recipients=recipients,
         skipped=skipped,
+        parts=assembler.parts,
     )
 
 
@@ -180,7 +184,7 @@ def preview(
     try:
         if to:
             plan = make_plan(settings, state, now=now, since=since, only=to, key="preview")
-            variants = list(plan.variants.values())
+            variants = [whole(variant, plan.parts) for variant in plan.variants.values()]
             html = variants[0].html if variants else "<p>Nothing new for this subscriber.</p>"
             count = len(plan.posts)
         else:
@@ -242,9 +246,11 @@ def send_digest(
     since: datetime | None = None,
     clock: Callable[[], datetime] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    transport: Transport | None = None,
+    transports: Sequence[Transport] | None = None,
 ) -> DigestReport:
     """Deliver the unfinished digest, or plan and deliver a new one. Holds the digest lock.
+
+    ``transports`` (tests) replace the configured ones: one per parallel connection.
 
     Recipients deferred by earlier runs are retried first; a server that is
     down stops the run before the digest's own recipients are tried.
@@ -271,6 +277,7 @@ def send_digest(
                         posts=plan.posts,
                         variants=list(plan.variants.values()),
                         recipients=plan.recipients,
+                        parts=plan.parts,
                     )
             else:
                 report.resumed = True
@@ -278,10 +285,12 @@ def send_digest(
             if digest is None and not deferred:
                 return report
             report.key = digest.key if digest else deferred[-1][0].key
-            going = retry_deferred(settings, state, deferred, report, clock, should_stop, transport)
+            going = retry_deferred(
+                settings, state, deferred, report, clock, should_stop, transports
+            )
             if digest is not None:
                 if going:
-                    deliver_pending(settings, state, digest, report, clock, should_stop, transport)
+                    deliver_pending(settings, state, digest, report, clock, should_stop, transports)
                 state.complete_if_done(digest, clock())
                 report.pending = len(state.pending(digest))
             report.deferred = state.count_deferred()
@@ -299,7 +308,7 @@ def retry_deferred(
     report: DigestReport,
     clock: Callable[[], datetime],
     should_stop: Callable[[], bool],
-    transport: Transport | None,
+    transports: Sequence[Transport] | None,
 ) -> bool:
     """Give deferred recipients another try, or give up on those too old; False to stop the run."""
     max_age = settings.digest.deferred_max_age
@@ -312,7 +321,7 @@ def retry_deferred(
             report.failed += len(recipients)
             continue
         if not deliver_pending(
-            settings, state, digest, report, clock, should_stop, transport, recipients
+            settings, state, digest, report, clock, should_stop, transports, recipients
         ):
             return False
     return True
@@ -325,57 +334,130 @@ def deliver_pending(
     report: DigestReport,
     clock: Callable[[], datetime],
     should_stop: Callable[[], bool],
-    transport: Transport | None,
+    transports: Sequence[Transport] | None,
     recipients: list[Recipient] | None = None,
 ) -> bool:
-    """Send the digest to its pending recipients (or these); False when the run must stop."""
-    variants = state.variants(digest)
+    """Send the digest to its pending recipients (or these); False when the run must stop.
+
+    Each transport is one connection with its own thread (the calling thread
+    drives the first), all taking the next recipient from one list. A worker
+    marks its recipient in its own committed transaction right after the
+    server accepted, so a kill leaves at most one unrecorded message per
+    connection. A server that stays down, a stop request or an error in any
+    worker stops them all before their next recipient.
+    """
     pending = state.pending(digest) if recipients is None else recipients
-    listed = configured(settings)
-    links_for = link_maker(settings)
-    store = SubscriberStore(settings.state_dir)
-    transport = transport or open_transport(
-        settings.digest.transport, settings.digest.smtp, settings.state_dir
+    transports = (
+        list(transports)
+        if transports
+        else open_transports(settings.digest.transport, settings.digest.smtp, settings.state_dir)
     )
-    sender = settings.sender.addr_spec
+    delivery = _Delivery(settings, state, digest, report, clock, should_stop, pending)
+    workers = [
+        threading.Thread(target=delivery.work, args=(transport,), name=f"smtp-{number}")
+        for number, transport in enumerate(transports[1 : len(pending)], start=2)
+    ]
     try:
-        for recipient in pending:
-            if should_stop():
-                report.stopped = True
-                return False
-            subscriber = still_wanted(store, recipient.email, listed)
-            if subscriber is None:  # unsubscribed, bounced or taken off the list since planning
-                state.mark(digest, recipient.email, "dropped", clock())
-                continue
-            links = links_for(subscriber) if links_for else None
-            message = build_message(
-                settings,
-                variants[recipient.variant],
-                email=recipient.email,
-                name=recipient.name,
-                message_id=recipient.message_id,
-                date=digest.created_at,
-                links=links,
-            )
-            try:
-                transport.send(message, links.envelope_sender if links else sender, recipient.email)
-            except PermanentFailure as exc:
-                log.error("%s: refused: %s", recipient.email, exc)
-                state.mark(digest, recipient.email, "failed", clock(), str(exc))
-                report.failed += 1
-                continue
-            except RecipientDeferred as exc:
-                defer(settings, state, digest, recipient, report, clock(), str(exc))
-                continue
-            except TransientFailure as exc:
-                report.error = f"{recipient.email}: not delivered: {exc}"
-                return False
-            state.mark(digest, recipient.email, "sent", clock())
-            report.sent += 1
+        for worker in workers:
+            worker.start()
+        delivery.work(transports[0])
     finally:
-        store.close()
-        transport.close()
-    return True
+        for worker in workers:
+            worker.join()
+        for transport in transports[len(workers) + 1 :]:
+            transport.close()
+        delivery.store.close()
+    if delivery.crashed is not None:
+        raise delivery.crashed
+    return not delivery.halt.is_set()
+
+
+class _Delivery:
+    """One digest's pending recipients, shared by the connections sending them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        state: State,
+        digest: Digest,
+        report: DigestReport,
+        clock: Callable[[], datetime],
+        should_stop: Callable[[], bool],
+        pending: list[Recipient],
+    ):
+        self.settings, self.state, self.digest, self.report = settings, state, digest, report
+        self.clock, self.should_stop = clock, should_stop
+        self.pending = iter(pending)
+        self.variants = state.variants(digest)
+        self.parts = state.parts(digest)
+        self.listed = configured(settings)
+        self.links_for = link_maker(settings)
+        self.store = SubscriberStore(settings.state_dir)
+        self.lock = threading.Lock()  # guards the list and the report
+        self.halt = threading.Event()
+        self.crashed: BaseException | None = None
+
+    def next_recipient(self) -> Recipient | None:
+        with self.lock:
+            return None if self.halt.is_set() else next(self.pending, None)
+
+    def stop(self, **report: object) -> None:
+        with self.lock:
+            for name, value in report.items():
+                setattr(self.report, name, value)
+            self.halt.set()
+
+    def count(self, name: str) -> None:
+        with self.lock:
+            setattr(self.report, name, getattr(self.report, name) + 1)
+
+    def work(self, transport: Transport) -> None:
+        try:
+            while (recipient := self.next_recipient()) is not None:
+                if self.should_stop():
+                    self.stop(stopped=True)
+                    return
+                self.deliver(transport, recipient)
+        except BaseException as exc:  # DeliveryError, or a bug: the run stops and says why
+            with self.lock:
+                self.crashed = self.crashed or exc
+                self.halt.set()
+        finally:
+            transport.close()
+
+    def deliver(self, transport: Transport, recipient: Recipient) -> None:
+        settings, state, digest = self.settings, self.state, self.digest
+        subscriber = still_wanted(self.store, recipient.email, self.listed)
+        if subscriber is None:  # unsubscribed, bounced or taken off the list since planning
+            state.mark(digest, recipient.email, "dropped", self.clock())
+            return
+        links = self.links_for(subscriber) if self.links_for else None
+        message = build_message(
+            settings,
+            whole(self.variants[recipient.variant], self.parts),
+            email=recipient.email,
+            name=recipient.name,
+            message_id=recipient.message_id,
+            date=digest.created_at,
+            links=links,
+        )
+        sender = links.envelope_sender if links else settings.sender.addr_spec
+        try:
+            transport.send(message, sender, recipient.email)
+        except PermanentFailure as exc:
+            log.error("%s: refused: %s", recipient.email, exc)
+            state.mark(digest, recipient.email, "failed", self.clock(), str(exc))
+            self.count("failed")
+            return
+        except RecipientDeferred as exc:
+            with self.lock:
+                defer(settings, state, digest, recipient, self.report, self.clock(), str(exc))
+            return
+        except TransientFailure as exc:
+            self.stop(error=f"{recipient.email}: not delivered: {exc}")
+            return
+        state.mark(digest, recipient.email, "sent", self.clock())
+        self.count("sent")
 
 
 def defer(

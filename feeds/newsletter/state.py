@@ -16,6 +16,7 @@ delivered or its attempts or age run out (then ``failed``).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,6 +63,12 @@ CREATE TABLE IF NOT EXISTS recipients (
     PRIMARY KEY (digest_id, email)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS parts (
+    digest_id INTEGER NOT NULL REFERENCES digests(id),
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (digest_id, key)
+);
 """
 
 
@@ -84,6 +91,7 @@ class Variant:
     html: str
     text: str
     items: int
+    layout: str | None = None  # how to assemble html and text from the digest's parts instead
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,12 @@ class Digest:
 
 
 class State:
-    """The SQLite state database of one state directory."""
+    """The SQLite state database of one state directory.
+
+    Each thread gets its own connection (parallel SMTP connections mark their
+    recipients from their own threads); WAL lets them read while one writes,
+    and ``BEGIN IMMEDIATE`` makes the writers take turns.
+    """
 
     def __init__(self, state_dir: Path):
         self.path = state_dir / "state.sqlite3"
@@ -114,39 +127,67 @@ class State:
             raise StateError(
                 f"cannot create the state folder: {exc}", where=str(state_dir)
             ) from None
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
         try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
-            # which exactly-once needs; FULL would add an fsync per recipient, for power loss only.
-            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
             self._add_missing_columns()
         except sqlite3.DatabaseError as exc:
-            self.db.close()
+            self.close()
             raise self.unusable(exc) from None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
+                # which exactly-once needs; FULL would add an fsync per recipient, for power loss
+                # only. It is a setting of each connection, so every thread's sets it.
+                db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                raise self.unusable(exc) from None
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
 
     def unusable(self, exc: sqlite3.DatabaseError) -> StateError:
         return unusable_state(self.path, exc)
 
     def _add_missing_columns(self) -> None:
-        """Databases made before recipients could be deferred lack the attempts column."""
+        """Older databases lack recipients' attempts and variants' layout (whole HTML then)."""
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(recipients)")}
         if "attempts" not in columns:
             self.db.execute("ALTER TABLE recipients ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(variants)")}
+        if "layout" not in columns:
+            self.db.execute("ALTER TABLE variants ADD COLUMN layout TEXT")
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
+            yield db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        db.execute("COMMIT")
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -184,6 +225,7 @@ class State:
         posts: list[tuple[str, datetime]],
         variants: list[Variant],
         recipients: list[Recipient],
+        parts: dict[str, str] | None = None,
     ) -> Digest:
         """Record a whole digest before the first message leaves."""
         with self.transaction() as db:
@@ -201,8 +243,16 @@ class State:
                 [(digest_id, url, date.isoformat()) for url, date in posts],
             )
             db.executemany(
-                "INSERT INTO variants VALUES (?,?,?,?,?,?)",
-                [(digest_id, v.key, v.subject, v.html, v.text, v.items) for v in variants],
+                "INSERT INTO variants (digest_id, variant, subject, html, text, items, layout) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [
+                    (digest_id, v.key, v.subject, v.html, v.text, v.items, v.layout)
+                    for v in variants
+                ],
+            )
+            db.executemany(
+                "INSERT INTO parts VALUES (?,?,?)",
+                [(digest_id, key, body) for key, body in (parts or {}).items()],
             )
             db.executemany(
                 "INSERT INTO recipients (digest_id, email, name, variant, message_id) "
@@ -213,10 +263,15 @@ class State:
 
     def variants(self, digest: Digest) -> dict[str, Variant]:
         rows = self.db.execute(
-            "SELECT variant, subject, html, text, items FROM variants WHERE digest_id = ?",
+            "SELECT variant, subject, html, text, items, layout FROM variants WHERE digest_id = ?",
             (digest.id,),
         )
         return {row[0]: Variant(*row) for row in rows}
+
+    def parts(self, digest: Digest) -> dict[str, str]:
+        """The inlined sections and frames the digest's variants are assembled from."""
+        rows = self.db.execute("SELECT key, body FROM parts WHERE digest_id = ?", (digest.id,))
+        return dict(rows.fetchall())
 
     def pending(self, digest: Digest) -> list[Recipient]:
         rows = self.db.execute(

@@ -13,9 +13,8 @@ build's: the caches only ever skip work whose result is known.
 from __future__ import annotations
 
 import gc
-import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,14 +29,22 @@ from feeds.output.cache import (
     SHARDS,
     FeedIndex,
     ShardedIndex,
-    Stamp,
     cache_key,
-    file_stamp,
+    forget_pickles,
     shard_of,
 )
-from feeds.output.feedwriter import FILE_NAMES, FeedSpec, write_if_changed
 from feeds.output.parallel import map_batches, workers
-from feeds.output.plan import Groups, feed_specs, newest_groups, place
+from feeds.output.plan import Groups, feed_specs, newest_groups, place, retracted_specs
+from feeds.output.publish import (
+    MARKER,
+    output_intact,
+    output_name,
+    publish,
+    record_outputs,
+    recover_interrupted_write,
+    stage_stale_feeds,
+)
+from feeds.output.registry import Registry, adopt
 from feeds.site.collect import (
     DEFAULT_MAX_POST_BYTES,
     BadPost,
@@ -121,6 +128,8 @@ class Update:
 
 def _build(settings, now, future, strict, track, pool) -> BuildReport:
     cache_dir = settings.state_dir / "cache"
+    forget_pickles(cache_dir)
+    recover_interrupted_write(settings)
     scanned = scan(settings.posts_dir)
     feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
     if nothing_changed(settings, feeds_index, scanned, now):
@@ -140,15 +149,26 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
         mode=mode,
         problems=list(update.problems),
     )
-    if strict and report.problems:
-        indexes.save()
-        raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
+    registry = Registry.load(settings.state_dir, settings.output)
+    if not registry.found:
+        registry = adopt(registry, settings.output)
+    specs, plan_problems = feed_specs(settings, update.groups)
+    specs += retracted_specs(settings, registry.feeds, specs, now.replace(microsecond=0))
+    report.problems += plan_problems
+    refuse_if_strict(strict, report, indexes)
 
-    specs = feed_specs(settings, update.groups)
-    write_stale_feeds(settings, specs, stamps, feeds_index, report, pool)
+    staged = stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render_post)
+    report.problems += staged.problems
+    if strict and report.problems:
+        staged.discard()
+        (settings.state_dir / MARKER).unlink(missing_ok=True)
+    refuse_if_strict(strict, report, indexes)
+    report.written, report.unchanged = publish(settings, registry, specs, staged)
+    record_outputs(settings, specs, staged, feeds_index)
     feeds_index.summary = {
         "next_release": update.next_release,
         "report": (update.posts, update.skipped, update.excluded, tuple(update.problems)),
+        "plan_problems": tuple(plan_problems),
         "outputs": sorted(
             output_name(spec, kind) for spec in specs for kind in settings.feeds.formats
         ),
@@ -158,6 +178,13 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     indexes.save()
     feeds_index.save(cache_dir)
     return report
+
+
+def refuse_if_strict(strict: bool, report: BuildReport, indexes: Indexes) -> None:
+    """With --strict, any warning stops the build before a file is replaced."""
+    if strict and report.problems:
+        indexes.save()
+        raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
 
 
 class Indexes:
@@ -319,16 +346,9 @@ def nothing_changed(settings, feeds_index, scanned, now) -> bool:
     return all(output_intact(settings, feeds_index, relative) for relative in summary["outputs"])
 
 
-def output_intact(settings, feeds_index, relative: str, signature: str | None = None) -> bool:
-    """The feed file is as the last build left it (and was made from ``signature``, if given)."""
-    recorded = feeds_index.outputs.get(relative)
-    if recorded is None or (signature is not None and recorded[0] != signature):
-        return False
-    return file_stamp(settings.output / relative) == recorded[1:]
-
-
 def report_unchanged(feeds_index: FeedIndex) -> BuildReport:
     posts, skipped, excluded, problems = feeds_index.summary["report"]
+    problems += feeds_index.summary.get("plan_problems", ())
     return BuildReport(
         posts=posts,
         skipped=skipped,
@@ -376,78 +396,6 @@ def drop_duplicate_urls(posts: list[Post]) -> tuple[list[Post], list[PostProblem
         else:
             seen[post.url] = post
     return list(seen.values()), problems
-
-
-def write_stale_feeds(settings, specs, stamps, feeds_index, report, pool) -> None:
-    """Generate and write the feeds whose inputs changed; record every feed file's stamp."""
-    signatures = {spec.folder: feed_signature(spec, stamps, feeds_index.key) for spec in specs}
-    stale = [spec for spec in specs if not outputs_current(settings, feeds_index, spec, signatures)]
-    writer = partial(write_feeds, settings)
-    for _relative, written, problems in map_batches(writer, stale, pool, batch=25, min_items=200):
-        report.written += written
-        report.unchanged += not written
-        report.problems.extend(PostProblem._make(problem) for problem in problems)
-    report.unchanged += (len(specs) - len(stale)) * len(settings.feeds.formats)
-    outputs = {}
-    stale_folders = {spec.folder for spec in stale}
-    for spec in specs:
-        for kind in settings.feeds.formats:
-            relative = output_name(spec, kind)
-            if spec.folder not in stale_folders:  # checked just now by outputs_current
-                outputs[relative] = feeds_index.outputs[relative]
-            elif stamp := file_stamp(settings.output / relative):
-                outputs[relative] = (signatures[spec.folder], *stamp)
-    feeds_index.outputs = outputs
-
-
-def output_name(spec: FeedSpec, kind: str) -> str:
-    return f"{spec.folder}/{FILE_NAMES[kind]}" if spec.folder else FILE_NAMES[kind]
-
-
-def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
-    """Everything a feed is made of: settings, title, and each entry with its file's stamp."""
-    parts = [key, spec.folder, spec.title, spec.alternate]
-    # A post is a function of its file and the site settings (part of ``key``),
-    # so its source and the file's stamp stand for all of it.
-    parts += [f"{post.source}\0{stamps.get(post.source)}" for post in spec.entries]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def outputs_current(settings, feeds_index, spec, signatures) -> bool:
-    return all(
-        output_intact(settings, feeds_index, output_name(spec, kind), signatures[spec.folder])
-        for kind in settings.feeds.formats
-    )
-
-
-def write_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> list[tuple[str, bool, tuple]]:
-    """Render the entries of some feeds and write their files; runs in worker processes.
-
-    Rendering happens where the feed is written, so the HTML of thousands of
-    posts never has to travel between processes.
-    """
-    from feeds.output.feedwriter import feed_document
-
-    rendered: dict[str, Rendered] = {}
-    problems: list[PostProblem] = []
-    for spec in specs:
-        for post in spec.entries:
-            if post.url not in rendered:
-                rendered[post.url] = render_post(
-                    post, settings.feeds.summary_length, problems, settings.site.max_post_bytes
-                )
-    results = []
-    for spec in specs:
-        for kind in settings.feeds.formats:
-            relative = output_name(spec, kind)
-            data = feed_document(
-                spec, kind, site=settings.site, base_url=settings.feeds_url, rendered=rendered
-            )
-            results.append((relative, write_if_changed(settings.output, relative, data), ()))
-    if results and problems:
-        relative, written, _ = results[-1]
-        results[-1] = (relative, written, tuple(tuple(problem) for problem in problems))
-    return results
 
 
 def render_post(

@@ -1,17 +1,22 @@
 """What a build remembers for the next one, under ``<state_dir>/cache/``.
 
-Two files, each written atomically and each stamped with a key: a different
-key (a new version of feeds, a changed site setting) makes the file count
-as absent, so a stale cache can only cost time, never change output.
+Every file is written atomically and sealed with a key and a checksum: a
+different key (a new version of feeds, a changed site setting), a damaged
+file or one that does not decode counts as absent, so a stale or broken cache
+can only cost time, never change output or stop a build.
 
-- ``posts/NN.pickle``: what each post file gave when it was last read, keyed by
-  its path, size and mtime. A file whose stamp is unchanged is not read again.
-- ``scan.pickle`` and ``groups.pickle``: the last build's stamps of every post
+- ``posts/NN.msgpack``: what each post file gave when it was last read, keyed
+  by its path, size, mtime and ctime. A file whose stamp is unchanged is not read again.
+- ``urls/NN.msgpack``: which post file holds each URL, for incremental builds.
+- ``scan.msgpack`` and ``groups.msgpack``: the last build's stamps of every post
   file and each feed's newest posts, for the next build to start from.
-- ``feeds.pickle``: for every feed file written, a signature of everything it
+- ``feeds.msgpack``: for every feed file written, a signature of everything it
   was made from (its posts, their files' stamps, the feed settings) and the
   file's own size and mtime. A feed whose signature and file are unchanged is
   not generated again.
+
+The files are MessagePack, not pickles: whoever can write the state folder can
+make a build slow, but never make it run code.
 
 Deleting the state directory and the output folder gives a cold build.
 """
@@ -19,19 +24,26 @@ Deleting the state directory and the output folder gives a cold build.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import pickle
 import tempfile
 import zlib
-from collections.abc import Iterable
+from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feeds import __version__
+import msgpack
 
-FORMAT = 1
-Stamp = tuple[int, int]  # (size, mtime_ns)
+from feeds import __version__
+from feeds.site.collect import Scan
+from feeds.site.post import Post
+
+log = logging.getLogger(__name__)
+
+FORMAT = 2
+Stamp = tuple[int, ...]  # (size, mtime_ns, ctime_ns)
 
 
 def cache_key(*parts: Any) -> str:
@@ -40,37 +52,72 @@ def cache_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _load(path: Path, key: str) -> Any:
+MAGIC = b"feeds-cache 2\n"
+_SEAL = 32  # bytes of BLAKE2b over the key and the payload
+
+
+def _seal(key: str, payload: bytes) -> bytes:
+    return hashlib.blake2b(key.encode() + payload, digest_size=_SEAL).digest()
+
+
+def _load(path: Path, key: str, decode: Callable[[Any], Any] = lambda value: value) -> Any:
+    """The stored value, or None when the file is missing, for another key, damaged or odd.
+
+    The checksum catches damage before the decoder sees it; ``decode`` turns
+    MessagePack's tuples back into the values a build uses, and a value of the
+    wrong shape (a file written by hand) fails there and counts as absent too.
+    """
     try:
-        with open(path, "rb") as stream:
-            stored_key, payload = pickle.load(stream)
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError, AttributeError):
+        data = path.read_bytes()
+    except OSError:
         return None
-    return payload if stored_key == key else None
+    start = len(MAGIC) + _SEAL
+    if not data.startswith(MAGIC) or data[len(MAGIC) : start] != _seal(key, data[start:]):
+        return None
+    try:
+        return decode(msgpack.unpackb(data[start:], use_list=False, unicode_errors="surrogatepass"))
+    except Exception:  # anything a hand-made file can raise means "no cache"
+        log.debug("ignoring the cache file %s: it does not decode", path)
+        return None
 
 
-def _save(path: Path, key: str, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _save(path: Path, key: str, value: Any) -> None:
+    """Write atomically; a file that already holds these bytes is left alone (a rename costs
+    more than reading a small file, and a full build saves every shard)."""
+    payload = msgpack.packb(value, unicode_errors="surrogatepass")
+    data = MAGIC + _seal(key, payload) + payload
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return
+    except OSError:
+        path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            pickle.dump((key, payload), stream, protocol=pickle.HIGHEST_PROTOCOL)
+            stream.write(data)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
+def forget_pickles(cache_dir: Path) -> None:
+    """Remove the pickle caches of earlier versions, which are never read again."""
+    if (cache_dir / "feeds.pickle").exists():
+        for old in [*cache_dir.glob("*.pickle"), *cache_dir.glob("*/*.pickle")]:
+            old.unlink(missing_ok=True)
+
+
 SHARDS = 64
 
 
 def shard_of(name: str) -> int:
-    return zlib.crc32(name.encode("utf-8")) % SHARDS
+    return zlib.crc32(name.encode("utf-8", "surrogateescape")) % SHARDS
 
 
 @dataclass
 class ShardedIndex:
-    """A dictionary kept in 64 pickle files by a hash of its keys.
+    """A dictionary kept in 64 files by a hash of its keys.
 
     A build that changed a few entries rewrites a few small files instead of
     the whole index of a large archive, and an incremental build reads only
@@ -88,7 +135,7 @@ class ShardedIndex:
     def load(cls, folder: Path, key: str, shards: Iterable[int] = range(SHARDS)) -> ShardedIndex:
         index = cls(folder, key)
         for shard in shards:
-            part = _load(folder / f"{shard:02d}.pickle", key)
+            part = _load(folder / f"{shard:02d}.msgpack", key, decode_shard)
             if part is None:
                 index.dirty.add(shard)
                 index.complete = False
@@ -120,7 +167,7 @@ class ShardedIndex:
             if part is not None:
                 part[name] = value
         for shard, part in parts.items():
-            _save(self.folder / f"{shard:02d}.pickle", self.key, part)
+            _save(self.folder / f"{shard:02d}.msgpack", self.key, part)
         self.dirty.clear()
 
 
@@ -137,8 +184,8 @@ class FeedIndex:
 
     @classmethod
     def load(cls, cache_dir: Path, key: str) -> FeedIndex:
-        payload = _load(cache_dir / "feeds.pickle", key) or {}
-        scan = _load(cache_dir / "scan.pickle", key) if payload else None
+        payload = _load(cache_dir / "feeds.msgpack", key, decode_feeds) or {}
+        scan = _load(cache_dir / "scan.msgpack", key, decode_scan) if payload else None
         if scan is None:
             payload = {}
         return cls(
@@ -147,15 +194,50 @@ class FeedIndex:
 
     def load_groups(self) -> Any:
         if self.groups is None and self.cache_dir is not None and self.summary:
-            self.groups = _load(self.cache_dir / "groups.pickle", self.key)
+            self.groups = _load(self.cache_dir / "groups.msgpack", self.key, decode_groups)
         return self.groups
 
     def save(self, cache_dir: Path) -> None:
-        _save(cache_dir / "scan.pickle", self.key, self.scan)
-        _save(cache_dir / "groups.pickle", self.key, self.groups)
+        scan = self.scan
+        columns = [column.tobytes() for column in scan[2:]]  # the arrays: sizes, times
+        _save(cache_dir / "scan.msgpack", self.key, (scan.root, scan.names, *columns))
+        _save(cache_dir / "groups.msgpack", self.key, self.groups)
         _save(
-            cache_dir / "feeds.pickle", self.key, {"outputs": self.outputs, "summary": self.summary}
+            cache_dir / "feeds.msgpack",
+            self.key,
+            {"outputs": self.outputs, "summary": self.summary},
         )
+
+
+def decode_shard(value: Any) -> dict[str, Any]:
+    """A shard as a dictionary; its values' outer shape is checked, as the build unpacks it."""
+    shard = dict(value)
+    for name, entry in shard.items():
+        if type(name) is not str or not isinstance(entry, str | tuple):
+            raise ValueError(f"odd entry {name!r}")
+    return shard
+
+
+def decode_scan(value: Any) -> Scan:
+    root, names, *columns = value
+    scan = Scan(str(root), list(names), *(array("q", column) for column in columns))
+    if any(len(column) != len(scan.names) for column in scan[2:]) or not all(
+        type(name) is str for name in scan.names
+    ):
+        raise ValueError("columns of different lengths")
+    return scan
+
+
+def decode_groups(value: Any) -> dict[str, list[Post]]:
+    return {str(group): [Post._make(post) for post in posts] for group, posts in value.items()}
+
+
+def decode_feeds(value: Any) -> dict[str, Any]:
+    outputs = {str(name): tuple(record) for name, record in value["outputs"].items()}
+    summary = dict(value["summary"])
+    if summary:
+        summary["outputs"] = list(summary["outputs"])
+    return {"outputs": outputs, "summary": summary}
 
 
 def file_stamp(path: Path) -> Stamp | None:

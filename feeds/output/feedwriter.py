@@ -8,12 +8,15 @@ the same is not touched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import html
 import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -21,7 +24,7 @@ from urllib.parse import quote
 from feeds import __version__
 from feeds.config import Site
 from feeds.errors import FeedsError
-from feeds.site.post import Post
+from feeds.site.post import EPOCH, Post, PostProblem
 from feeds.site.render import xml_safe
 
 if TYPE_CHECKING:
@@ -69,6 +72,9 @@ class FeedSpec:
     title: str
     alternate: str  # the HTML page this feed mirrors
     entries: Sequence[Post]
+    kind: str = "site"  # "site", "category" or "tag"
+    term: str = ""  # the category or tag as posts write it
+    updated: datetime | None = None  # for a feed without entries: when it lost its last one
 
 
 def feed_url(base_url: str, folder: str, kind: str) -> str:
@@ -83,8 +89,40 @@ def feed_document(
     site: Site,
     base_url: str,
     rendered: Mapping[str, Rendered],
+    problems: list[PostProblem] | None = None,
 ) -> bytes:
-    """The bytes of one Atom or RSS document. Same input, same bytes."""
+    """The bytes of one Atom or RSS document. Same input, same bytes.
+
+    An entry that feedgen or XML refuses is left out (with a problem naming
+    its file) rather than stopping the feed; anything else wrong raises.
+    """
+    try:
+        return _document(spec, kind, site, base_url, rendered, spec.entries)
+    except ENTRY_ERRORS:
+        pass
+    kept = []
+    for post in spec.entries:
+        try:
+            _document(spec, kind, site, base_url, rendered, [post])
+        except ENTRY_ERRORS as exc:
+            if problems is not None:
+                problems.append(PostProblem(post.source, f"left out of the feeds: {exc}", False))
+        else:
+            kept.append(post)
+    return _document(spec, kind, site, base_url, rendered, kept)
+
+
+ENTRY_ERRORS = (ValueError, TypeError, OverflowError)
+
+
+def _document(
+    spec: FeedSpec,
+    kind: str,
+    site: Site,
+    base_url: str,
+    rendered: Mapping[str, Rendered],
+    entries: Sequence[Post],
+) -> bytes:
     from feedgen.feed import FeedGenerator
 
     generator = FeedGenerator()
@@ -93,7 +131,7 @@ def feed_document(
     self_url = feed_url(base_url, spec.folder, kind)
     generator.id(feed_url(base_url, spec.folder, "atom"))
     generator.title(xml_safe(spec.title))
-    generator.description(xml_safe(site.description or spec.title))
+    generator.description(as_html(xml_safe(site.description or spec.title), kind))
     generator.link(href=self_url, rel="self")
     generator.link(
         href=spec.alternate, rel="alternate"
@@ -102,21 +140,30 @@ def feed_document(
         generator.language(site.language)
     generator.author({"name": xml_safe(site.author or site.title)})
     generator.generator("feeds", version=__version__)
-    if spec.entries:
-        newest = max(post.date for post in spec.entries)
-        generator.updated(newest)
-        generator.lastBuildDate(newest)
-        generator.pubDate(newest)
-    for post in spec.entries:
-        add_entry(generator, post, rendered[post.url], dublin_core=kind == "rss")
+    # Never the clock: a feed without entries says when it lost its last one.
+    updated = max((post.date for post in entries), default=spec.updated or EPOCH)
+    generator.updated(updated)
+    generator.lastBuildDate(updated)
+    if entries:
+        generator.pubDate(updated)
+    for post in entries:
+        add_entry(generator, post, rendered[post.url], kind)
     if kind == "atom":
         return generator.atom_str(pretty=True, encoding="UTF-8")
     return generator.rss_str(pretty=True, encoding="UTF-8")
 
 
-def add_entry(
-    generator: FeedGenerator, post: Post, rendered: Rendered, *, dublin_core: bool
-) -> None:
+def as_html(text: str, kind: str) -> str:
+    """Plain text as a field of ``kind`` carries it.
+
+    RSS has no way to say "this is text": readers render ``<description>`` as
+    HTML, so a summary that reads ``<script>`` must be sent as ``&lt;script&gt;``
+    there. Atom's summary and subtitle are text by default and stay as they are.
+    """
+    return html.escape(text, quote=False) if kind == "rss" else text
+
+
+def add_entry(generator: FeedGenerator, post: Post, rendered: Rendered, kind: str) -> None:
     entry = generator.add_entry(order="append")
     entry.guid(post.url, permalink=True)
     entry.title(xml_safe(post.title))
@@ -125,12 +172,12 @@ def add_entry(
     entry.updated(post.date)
     if post.author:
         entry.author({"name": xml_safe(post.author)})
-        if dublin_core:
+        if kind == "rss":
             entry.dc.dc_creator(xml_safe(post.author))
     for name in dict.fromkeys(post.categories + post.tags):
         entry.category(term=xml_safe(name))
     if rendered.summary:
-        entry.summary(rendered.summary)
+        entry.summary(as_html(rendered.summary, kind))
     if rendered.html:
         entry.content(rendered.html, type="html")
 
@@ -138,13 +185,25 @@ def add_entry(
 def write_if_changed(root: Path, relative: str, data: bytes) -> bool:
     """Atomically replace ``root/relative`` with ``data``; leave it alone if it already holds them.
 
-    Returns whether the file was written. A reader never sees a half-written
-    file: the bytes go to a temporary file in the same folder, then a rename.
+    Returns whether the file was written.
+    """
+    temporary = stage(root, relative, data)
+    if temporary is not None:
+        replace_staged(temporary)
+    return temporary is not None
+
+
+def stage(root: Path, relative: str, data: bytes) -> Path | None:
+    """Write ``data`` beside ``root/relative`` in a temporary file, or None if the file holds them.
+
+    ``replace_staged`` then puts it in place with a rename, so a reader never
+    sees a half-written file, and a build can prepare every file before it
+    replaces the first one.
     """
     target = safe_target(root, relative)
     try:
         if target.stat().st_size == len(data) and target.read_bytes() == data:
-            return False
+            return None
     except FileNotFoundError:
         pass
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -156,8 +215,46 @@ def write_if_changed(root: Path, relative: str, data: bytes) -> bool:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return True
+    return Path(temporary)
+
+
+def staged_target(temporary: Path) -> Path:
+    """The file a temporary stands in for: ``.atom.xml.k3j9x_2a.tmp`` -> ``atom.xml``."""
+    return temporary.with_name(temporary.name[1:].rsplit(".", 2)[0])
+
+
+def replace_staged(temporary: Path) -> None:
+    try:
+        os.replace(temporary, staged_target(temporary))
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def is_our_temporary(name: str) -> bool:
+    """A name ``stage`` makes (mkstemp: 8 of [a-z0-9_]) for one of the files a build writes."""
+    match = _TEMPORARY.match(name)
+    return match is not None and match.group(1) in FILE_NAMES.values()
+
+
+_TEMPORARY = re.compile(r"^\.(.+)\.[a-z0-9_]{8}\.tmp$")
+
+
+def sweep_temporaries(root: Path) -> int:
+    """Remove the temporary files a killed build left where builds write (the output's top,
+    ``category/*/`` and ``tag/*/``); only names ``stage`` makes. Returns how many."""
+    folders = [root]
+    for group in ("category", "tag"):
+        with contextlib.suppress(OSError):
+            folders += [entry for entry in (root / group).iterdir() if entry.is_dir()]
+    removed = 0
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            for entry in folder.iterdir():
+                if is_our_temporary(entry.name) and entry.is_file():
+                    entry.unlink(missing_ok=True)
+                    removed += 1
+    return removed

@@ -8,12 +8,14 @@ be placed without looking at the rest of the archive.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from feeds.config import Settings
 from feeds.output.feedwriter import FeedSpec, safe_slug
-from feeds.site.post import Post
+from feeds.output.registry import Published
+from feeds.site.post import EPOCH, Post, PostProblem
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,16 @@ def place(groups: Groups, post: Post, limit: int, tags: bool) -> None:
         del members[limit:]
 
 
-def feed_specs(settings: Settings, groups: Groups) -> list[FeedSpec]:
-    """The site-wide feed, then one per category, then one per tag, each in name order."""
-    site = settings.site
-    specs = [FeedSpec("", site.title, site.root, groups[SITE])] if groups.get(SITE) else []
+def feed_specs(settings: Settings, groups: Groups) -> tuple[list[FeedSpec], list[PostProblem]]:
+    """The site-wide feed, then one per category, then one per tag, each in name order.
+
+    Two names can only share a folder when one is crafted to look like the
+    other's hashed slug (``techweb-06ac56a6`` beside ``TechWeb``); the first by
+    name keeps it and the other is a warning (which ``--strict`` refuses), so
+    that existing slugs never change.
+    """
+    specs = [spec_for(settings, "site", "", groups[SITE])] if groups.get(SITE) else []
+    problems: list[PostProblem] = []
     names: dict[str, list[str]] = {"category": [], "tag": []}
     for group in groups:
         if group != SITE:
@@ -67,19 +75,61 @@ def feed_specs(settings: Settings, groups: Groups) -> list[FeedSpec]:
     for kind in ("category", "tag"):
         folders: dict[str, str] = {}
         for name in sorted(names[kind]):
-            folder = f"{kind}/{safe_slug(name)}"
-            if folder in folders:  # only a crafted name could collide with a hashed one
-                log.warning("%s %r shares a folder with %r; skipped", kind, name, folders[folder])
+            folder = folder_of(kind, name)
+            if folder in folders:
+                reason = f"no feed: its folder {folder} belongs to {kind} {folders[folder]!r}"
+                problems.append(PostProblem(f"{kind} {name!r}", reason, False))
                 continue
             folders[folder] = name
-            title = settings.display_name(name) if kind == "category" else name
-            page = settings.category_page(name) if kind == "category" else None
-            specs.append(
-                FeedSpec(
-                    folder,
-                    f"{site.title} · {title}",
-                    page or site.root,
-                    groups[group_name(kind, name)],
-                )
-            )
-    return specs
+            specs.append(spec_for(settings, kind, name, groups[group_name(kind, name)]))
+    return specs, problems
+
+
+def folder_of(kind: str, name: str) -> str:
+    return "" if kind == "site" else f"{kind}/{safe_slug(name)}"
+
+
+def spec_for(
+    settings: Settings,
+    kind: str,
+    name: str,
+    entries: Sequence[Post],
+    updated: datetime | None = None,
+) -> FeedSpec:
+    site = settings.site
+    if kind == "site":
+        return FeedSpec("", site.title, site.root, entries, kind=kind, updated=updated)
+    title = settings.display_name(name) if kind == "category" else name
+    page = settings.category_page(name) if kind == "category" else None
+    return FeedSpec(
+        folder_of(kind, name),
+        f"{site.title} · {title}",
+        page or site.root,
+        entries,
+        kind=kind,
+        term=name,
+        updated=updated,
+    )
+
+
+def retracted_specs(
+    settings: Settings, published: Mapping[str, Published], specs: list[FeedSpec], now: datetime
+) -> list[FeedSpec]:
+    """Feeds published before that have no posts now: each stays, without entries.
+
+    Its readers' URL keeps answering with a valid feed, and no entry it showed
+    stays public. Tag feeds go when tags are off (the build removes them).
+    """
+    produced = {spec.folder for spec in specs}
+    wanted = {"site", "category", "tag"} if settings.feeds.tags else {"site", "category"}
+    empty = []
+    for folder, entry in sorted(published.items()):
+        if (
+            folder in produced
+            or entry.kind not in wanted
+            or folder_of(entry.kind, entry.name) != folder
+        ):
+            continue
+        emptied = now if entry.emptied is None else EPOCH + timedelta(microseconds=entry.emptied)
+        empty.append(spec_for(settings, entry.kind, entry.name, (), emptied))
+    return empty

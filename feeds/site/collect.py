@@ -102,8 +102,10 @@ class Scan(NamedTuple):
     def stamps(self) -> Stamps:
         """Path -> (size, mtime_ns, ctime_ns), in the stable order."""
         return {
-            f"{self.root}/{name}": stamp
-            for name, *stamp in zip(self.names, self.sizes, self.mtimes, self.ctimes, strict=True)
+            f"{self.root}/{name}": (size, mtime, ctime)
+            for name, size, mtime, ctime in zip(
+                self.names, self.sizes, self.mtimes, self.ctimes, strict=True
+            )
         }
 
 

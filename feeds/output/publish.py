@@ -1,0 +1,246 @@
+"""Put a build's feeds in place: render what is stale, then replace files, then retract.
+
+Every stale feed is rendered and written to a temporary file beside its
+target before the first file is replaced, so a build that stops (a post the
+XML writer refuses, a full disk, ``--strict``) leaves the previous feeds
+whole. While files are being replaced a marker sits in the state folder; the
+next build finds it and removes any temporary file a kill left in the output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from feeds.config import Settings
+from feeds.errors import FeedsError
+from feeds.output.cache import FeedIndex, Stamp, file_stamp
+from feeds.output.feedwriter import (
+    FILE_NAMES,
+    FeedSpec,
+    feed_document,
+    replace_staged,
+    safe_target,
+    stage,
+    sweep_temporaries,
+)
+from feeds.output.parallel import map_batches
+from feeds.output.registry import FILE as REGISTRY_FILE
+from feeds.output.registry import Published, Registry
+from feeds.site.post import Post, PostProblem, timestamp_us
+
+if TYPE_CHECKING:
+    from feeds.site.render import Rendered
+
+log = logging.getLogger(__name__)
+
+MARKER = "writing"  # in state_dir while a build replaces files in the output
+
+# A post's HTML and summary for the feeds (summary length, the list its problems go to,
+# the largest post file to read).
+RenderPost = Callable[[Post, int, list[PostProblem], int], "Rendered"]
+
+
+def output_name(spec: FeedSpec, kind: str) -> str:
+    return f"{spec.folder}/{FILE_NAMES[kind]}" if spec.folder else FILE_NAMES[kind]
+
+
+def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
+    """Everything a feed is made of: settings, title, and each entry with its file's stamp."""
+    parts = [key, spec.folder, spec.title, spec.alternate, str(spec.updated)]
+    # A post is a function of its file and the site settings (part of ``key``),
+    # so its source and the file's stamp stand for all of it.
+    parts += [f"{post.source}\0{stamps.get(post.source)}" for post in spec.entries]
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def output_intact(settings, feeds_index, relative: str, signature: str | None = None) -> bool:
+    """The feed file is as the last build left it (and was made from ``signature``, if given)."""
+    recorded = feeds_index.outputs.get(relative)
+    if recorded is None or (signature is not None and recorded[0] != signature):
+        return False
+    return file_stamp(settings.output / relative) == recorded[1:]
+
+
+def outputs_current(settings, feeds_index, spec, signatures) -> bool:
+    return all(
+        output_intact(settings, feeds_index, output_name(spec, kind), signatures[spec.folder])
+        for kind in settings.feeds.formats
+    )
+
+
+def recover_interrupted_write(settings: Settings) -> None:
+    """After a build killed while replacing files (or the first build that keeps a registry),
+    remove the temporary files it may have left in the public output."""
+    state = settings.state_dir
+    if (state / MARKER).exists() or not (state / REGISTRY_FILE).exists():
+        removed = sweep_temporaries(settings.output)
+        if removed:
+            log.info("removed %d temporary file(s) an interrupted build left", removed)
+        (state / MARKER).unlink(missing_ok=True)
+
+
+@dataclass
+class Staged:
+    """Feed files rendered and waiting beside their targets, and what rendering found."""
+
+    files: list[tuple[str, Path | None]] = field(default_factory=list)  # None: bytes unchanged
+    problems: list[PostProblem] = field(default_factory=list)
+    signatures: dict[str, str] = field(default_factory=dict)  # folder -> signature
+    stale: set[str] = field(default_factory=set)  # folders rendered this time
+
+    def discard(self) -> None:
+        for _, temporary in self.files:
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
+
+
+def stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render: RenderPost) -> Staged:
+    """Render every feed whose inputs changed into temporary files; replace nothing yet."""
+    staged = Staged()
+    staged.signatures = {s.folder: feed_signature(s, stamps, feeds_index.key) for s in specs}
+    stale = [s for s in specs if not outputs_current(settings, feeds_index, s, staged.signatures)]
+    staged.stale = {spec.folder for spec in stale}
+    if stale:
+        (settings.state_dir / MARKER).parent.mkdir(parents=True, exist_ok=True)
+        (settings.state_dir / MARKER).write_text(str(settings.output), encoding="utf-8")
+    renderer = partial(render_feeds, settings, render)
+    seen: set[PostProblem] = set()
+    try:
+        for relative, temporary, problems in map_batches(
+            renderer, stale, pool, batch=25, min_items=200
+        ):
+            staged.files.append((relative, Path(temporary) if temporary else None))
+            for problem in map(PostProblem._make, problems):
+                if problem not in seen:
+                    seen.add(problem)
+                    staged.problems.append(problem)
+    except BaseException:
+        staged.discard()
+        raise
+    return staged
+
+
+def render_feeds(
+    settings: Settings, render: RenderPost, specs: Sequence[FeedSpec]
+) -> list[tuple[str, str, tuple]]:
+    """Render some feeds into temporary files beside their targets; runs in worker processes.
+
+    Rendering happens where the feed is written, so the HTML of thousands of
+    posts never has to travel between processes. Returns, per file, its name,
+    its temporary file ("" when its bytes are unchanged) and problems found.
+    """
+    rendered: dict[str, Rendered] = {}
+    problems: list[PostProblem] = []
+    results: list[tuple[str, str, tuple]] = []
+    try:
+        for spec in specs:
+            for post in spec.entries:
+                if post.url not in rendered:
+                    rendered[post.url] = render(
+                        post, settings.feeds.summary_length, problems, settings.site.max_post_bytes
+                    )
+        for spec in specs:
+            for kind in settings.feeds.formats:
+                relative = output_name(spec, kind)
+                data = feed_document(
+                    spec,
+                    kind,
+                    site=settings.site,
+                    base_url=settings.feeds_url,
+                    rendered=rendered,
+                    problems=problems,
+                )
+                temporary = stage(settings.output, relative, data)
+                results.append((relative, str(temporary or ""), ()))
+    except BaseException:
+        for _, temporary, _ in results:
+            if temporary:
+                Path(temporary).unlink(missing_ok=True)
+        raise
+    if results and problems:
+        relative, temporary, _ = results[-1]
+        results[-1] = (relative, temporary, tuple(tuple(problem) for problem in problems))
+    return results
+
+
+def publish(
+    settings: Settings, registry: Registry, specs: list[FeedSpec], staged: Staged
+) -> tuple[int, int]:
+    """Replace the staged files, then remove the files the build no longer produces.
+
+    The registry is saved first with both the old and the new feeds in it, so
+    a kill at any point leaves every file of ours listed for the next build.
+    Returns how many files were written and how many were already right.
+    """
+    formats = settings.feeds.formats
+    final = Registry(
+        registry.output,
+        list(formats),
+        {spec.folder: published_entry(spec) for spec in specs},
+        True,
+    )
+    pending = Registry(
+        registry.output,
+        list(dict.fromkeys([*registry.formats, *formats])),
+        {**registry.feeds, **final.feeds},
+        True,
+    )
+    if not pending.same_as(registry):
+        pending.save(settings.state_dir)
+    written = 0
+    for _, temporary in staged.files:
+        if temporary is not None:
+            replace_staged(temporary)
+            written += 1
+    retire(settings.output, registry, final)
+    if not final.same_as(pending):
+        final.save(settings.state_dir)
+    (settings.state_dir / MARKER).unlink(missing_ok=True)
+    unchanged = len(staged.files) - written
+    unchanged += (len(specs) - len(staged.stale)) * len(formats)
+    return written, unchanged
+
+
+def published_entry(spec: FeedSpec) -> Published:
+    emptied = None if spec.entries or spec.updated is None else timestamp_us(spec.updated)
+    return Published(spec.kind, spec.term, emptied)
+
+
+def retire(root: Path, before: Registry, after: Registry) -> None:
+    """Remove the files of ours that the build no longer produces, and folders left empty."""
+    for folder in before.feeds:
+        for kind in before.formats:
+            if (folder in after.feeds and kind in after.formats) or kind not in FILE_NAMES:
+                continue
+            relative = f"{folder}/{FILE_NAMES[kind]}" if folder else FILE_NAMES[kind]
+            try:
+                target = safe_target(root, relative)
+            except FeedsError:  # a hand-edited registry pointing elsewhere: not ours
+                continue
+            target.unlink(missing_ok=True)
+            for parent in (target.parent, target.parent.parent):
+                if parent == root.resolve():
+                    break
+                try:
+                    parent.rmdir()
+                except OSError:  # not empty: someone else's files, or other feeds
+                    break
+
+
+def record_outputs(settings, specs, staged: Staged, feeds_index: FeedIndex) -> None:
+    """Remember every feed file's signature and stamp, for the next build to skip it."""
+    outputs = {}
+    for spec in specs:
+        for kind in settings.feeds.formats:
+            relative = output_name(spec, kind)
+            if spec.folder not in staged.stale:  # checked just now by outputs_current
+                outputs[relative] = feeds_index.outputs[relative]
+            elif stamp := file_stamp(settings.output / relative):
+                outputs[relative] = (staged.signatures[spec.folder], *stamp)
+    feeds_index.outputs = outputs
