@@ -195,7 +195,10 @@ def test_ids_are_not_reused_in_a_database_made_before_autoincrement(tmp_path):
         store.forget(gone.id, NOW)
         imported, _ = store.add("next@example.com", None, None, Origin("import"), NOW)
         requested, _ = subscribe(store, "stranger@example.com")
-        assert gone.id < imported.id < requested.id
+        store.forget(requested.id, NOW)
+        store.add_many([("bulk@example.com", None, None)], Origin("import"), NOW)
+        bulk = store.by_email("bulk@example.com")
+        assert gone.id < imported.id < requested.id < bulk.id
     finally:
         store.close()
 

@@ -638,6 +638,7 @@ class SubscriberStore:
         with self._transaction() as db:
             known = {row[0] for row in db.execute("SELECT email_key FROM subscribers")}
             suppressed = {row[0] for row in db.execute("SELECT email_hash FROM suppressions")}
+            next_id = _next_id(db)
             added = 0
             for email, name, categories in people:
                 address = normalise(email)
@@ -646,10 +647,11 @@ class SubscriberStore:
                     continue
                 known.add(key)
                 wanted = clean_categories(categories)
-                cursor = db.execute(
-                    "INSERT INTO subscribers (email, email_key, name, status, categories, "
-                    "created_at, confirmed_at, source) VALUES (?,?,?,'active',?,?,?,?)",
+                db.execute(
+                    "INSERT INTO subscribers (id, email, email_key, name, status, categories, "
+                    "created_at, confirmed_at, source) VALUES (?,?,?,?,'active',?,?,?,?)",
                     (
+                        next_id + added,
                         address,
                         key,
                         clean_name(name),
@@ -659,7 +661,7 @@ class SubscriberStore:
                         origin.source,
                     ),
                 )
-                self._log(db, cursor.lastrowid or 0, "import", origin, now, wanted)
+                self._log(db, next_id + added, "import", origin, now, wanted)
                 added += 1
         return added
 
