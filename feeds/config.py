@@ -354,7 +354,7 @@ class ScheduleOptions(_Strict):
     digest: bool = True
     bounces_every: Duration | None = None
     watch: bool = True
-    watch_settle: Duration = timedelta(seconds=1)
+    watch_settle: Duration = timedelta(milliseconds=500)
 
     @field_validator("digest_cron")
     @classmethod
