@@ -37,6 +37,7 @@ from feeds.config import (
     read_yaml_mapping,
     resolve_paths,
     settings_from,
+    short_key,
 )
 from feeds.errors import ConfigError, DeliveryError
 from feeds.templating import environment, template_folders
@@ -280,6 +281,8 @@ def secret_problems(raw: ConfigFile, at: Callable[[str], str]) -> list[str]:
             problems.append(f"{at(key)}: environment variable {name} is not set")
         elif not os.environ[name]:
             problems.append(f"{at(key)}: environment variable {name} is empty")
+        elif key == "web.secret_env" and (weak := short_key(name, os.environ[name])):
+            problems.append(f"{at(key)}: {weak}")
     return problems
 
 

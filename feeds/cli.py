@@ -399,6 +399,9 @@ def subscribers_add(
     subscriber, changed = run(
         store.add, email, name, parse_categories(categories), Origin("cli"), datetime.now(UTC)
     )
+    if subscriber is None:
+        click.echo(f"{email} is suppressed (it left or was forgotten); not added", err=True)
+        sys.exit(1)
     if subscriber.status != "active":
         click.echo(f"{subscriber.email} is {subscriber.status}; not re-activated", err=True)
         sys.exit(1)

@@ -7,6 +7,7 @@ so an operator fixes a config in one round instead of one error at a time.
 from __future__ import annotations
 
 import csv
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -388,7 +389,7 @@ class ScheduleOptions(_Strict):
     digest: bool = True
     bounces_every: Duration | None = None
     watch: bool = True
-    watch_settle: Duration = timedelta(seconds=1)
+    watch_settle: Duration = timedelta(milliseconds=500)
 
     @field_validator("digest_cron")
     @classmethod
@@ -403,14 +404,38 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 def parse_web_url(value: str) -> str:
-    """The service's public base URL: https, except on this machine (tests, development)."""
-    url = parse_site_url(value)
-    parts = urlsplit(url)
-    if parts.scheme != "https" and parts.hostname not in LOCAL_HOSTS:
+    """The service's public base URL: https, except on this machine (tests, development).
+
+    Kept in the one form both of its readers need: browsers send the origin
+    lower-cased, IDNA-encoded and without a default port (the CSRF check
+    compares with it), and URLs in mail headers must be ASCII, or the mail
+    library turns List-Unsubscribe into encoded words no provider reads.
+    """
+    parts = urlsplit(parse_site_url(value))
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme != "https" and host not in LOCAL_HOSTS:
         raise ValueError(
             f"expected an https:// URL (http only for 127.0.0.1 and localhost), got {value!r}"
         )
-    return url
+    host = ascii_host(host, value)
+    if parts.port is not None and parts.port != {"https": 443, "http": 80}[scheme]:
+        host = f"{host}:{parts.port}"
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~")
+    return f"{scheme}://{host}{path}"
+
+
+def ascii_host(host: str, value: str) -> str:
+    """The host as it goes on the wire: an IP address as it is, a name IDNA-encoded."""
+    import idna
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            return idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ValueError(f"expected a host name, got {value!r} ({exc})") from None
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 class WebOptions(_Strict):
@@ -706,7 +731,31 @@ def web_secrets(settings: Settings) -> list[str]:
     if not current:
         raise ConfigError(f"environment variable {web.secret_env} is not set")
     old = os.environ.get(web.old_secrets_env, "") if web.old_secrets_env else ""
-    return [current, *(key.strip() for key in old.split(",") if key.strip())]
+    keys = [current, *(key.strip() for key in old.split(",") if key.strip())]
+    names = [web.secret_env] + [str(web.old_secrets_env)] * (len(keys) - 1)
+    for name, key in zip(names, keys, strict=True):
+        if problem := short_key(name, key):
+            raise ConfigError(problem)
+    return keys
+
+
+MIN_KEY_BYTES = 32
+
+
+def short_key(name: str, key: str) -> str | None:
+    """Why a signing key is too weak to sign links that never expire, or None.
+
+    Anyone who guesses it can unsubscribe or re-point any reader; 32 bytes is
+    what ``secrets.token_urlsafe(32)`` gives and beyond any guessing.
+    """
+    size = len(key.strip().encode("utf-8"))
+    if size >= MIN_KEY_BYTES:
+        return None
+    unit = "byte" if size == 1 else "bytes"
+    return (
+        f"environment variable {name} holds {size} {unit}; a signing key needs at least "
+        f"{MIN_KEY_BYTES} (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
 
 
 def read_subscribers(path: Path) -> list[Subscriber]:

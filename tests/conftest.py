@@ -384,7 +384,7 @@ def hub():
 
 # --- a real `feeds serve` process -----------------------------------------------------------------
 
-WEB_SECRET = "test-signing-key"
+WEB_SECRET = "test-signing-key-for-feeds-serve-tests"
 WEB_CATEGORIES = {"kejiribao": "科技日报", "emnews": "东财滚动新闻", "宏观": None, "A&B": None}
 
 

@@ -144,6 +144,12 @@ def test_the_web_secret_must_be_in_the_environment(configured, monkeypatch):
         f"{config}: web.secret_env: environment variable FEEDS_T_SECRET is not set"
     ]
     monkeypatch.setenv("FEEDS_T_SECRET", "k")
+    assert problems(config) == [
+        f"{config}: web.secret_env: environment variable FEEDS_T_SECRET holds 1 byte; "
+        "a signing key needs at least 32 "
+        "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    ]
+    monkeypatch.setenv("FEEDS_T_SECRET", "k" * 32)
     assert problems(config) == []
 
 

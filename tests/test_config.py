@@ -312,6 +312,19 @@ def test_web_url_must_be_https_except_on_this_machine(site, tmp_path, make_setti
         assert settings.web.url == f"http://{host}/news"
 
 
+def test_web_url_is_kept_as_browsers_send_its_origin_and_as_mails_need_it(site, make_settings):
+    cases = {
+        "https://Finews.WithOunder.COM/newsletter": "https://finews.withounder.com/newsletter",
+        "HTTPS://finews.withounder.com:443/newsletter/": "https://finews.withounder.com/newsletter",
+        "http://LOCALHOST:80/n": "http://localhost/n",
+        "https://example.org:8443/n": "https://example.org:8443/n",
+        "https://例子.中国/订阅": "https://xn--fsqu00a.xn--fiqs8s/%E8%AE%A2%E9%98%85",
+        "https://example.org/a%20b/c": "https://example.org/a%20b/c",
+    }
+    for written, kept in cases.items():
+        assert make_settings(site.root, f"web:\n  url: {written}\n").web.url == kept
+
+
 def test_web_secrets_come_from_the_environment_current_first(site, make_settings, monkeypatch):
     from feeds.config import web_secrets
 
@@ -323,9 +336,30 @@ def test_web_secrets_come_from_the_environment_current_first(site, make_settings
         web_secrets(settings)
     assert str(caught.value) == "environment variable FEEDS_SECRET is not set"
     assert caught.value.exit_code == 2
-    monkeypatch.setenv("FEEDS_SECRET", "new")
-    monkeypatch.setenv("FEEDS_OLD", "old1, old2,")
-    assert web_secrets(settings) == ["new", "old1", "old2"]
+    new, old1, old2 = ("new" * 11, "old1" * 8, "old2" * 8)
+    monkeypatch.setenv("FEEDS_SECRET", new)
+    monkeypatch.setenv("FEEDS_OLD", f"{old1}, {old2},")
+    assert web_secrets(settings) == [new, old1, old2]
+
+
+def test_a_signing_key_shorter_than_32_bytes_is_refused(site, make_settings, monkeypatch):
+    from feeds.config import web_secrets
+
+    settings = make_settings(
+        site.root, "web:\n  url: https://example.org\n  old_secrets_env: FEEDS_OLD\n"
+    )
+    monkeypatch.setenv("FEEDS_SECRET", "x")
+    with pytest.raises(ConfigError) as caught:
+        web_secrets(settings)
+    assert str(caught.value) == (
+        "environment variable FEEDS_SECRET holds 1 byte; a signing key needs at least 32 "
+        "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+    assert caught.value.exit_code == 2
+    monkeypatch.setenv("FEEDS_SECRET", "k" * 32)
+    monkeypatch.setenv("FEEDS_OLD", "short")
+    with pytest.raises(ConfigError, match="FEEDS_OLD holds 5 bytes"):
+        web_secrets(settings)
 
 
 def test_a_billion_laughs_in_jekyll_config_is_one_config_error(site, tmp_path):

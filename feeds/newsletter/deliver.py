@@ -28,7 +28,7 @@ from typing import Protocol
 
 from feeds.config import SmtpOptions
 from feeds.errors import ConfigError, DeliveryError
-from feeds.newsletter.mailpolicy import MAIL
+from feeds.newsletter.mailpolicy import policy_for
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Outbox:
             return
         temporary = self.folder / "tmp" / name
         with open(temporary, "wb") as stream:
-            stream.write(message.as_bytes(policy=MAIL))
+            stream.write(message.as_bytes(policy=policy_for(sender, recipient)))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, self.folder / "new" / name)
@@ -261,7 +261,8 @@ class Smtp:
         try:
             if self.connection is None:
                 self.connection = self.connect()
-            data = message.as_bytes(policy=MAIL)  # flattened once, not again by smtplib
+            # flattened once, not again by smtplib
+            data = message.as_bytes(policy=policy_for(sender, recipient))
             options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
             self.connection.restart_deadline()
             self.connection.sendmail(sender, [recipient], data, mail_options=options)

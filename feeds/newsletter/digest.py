@@ -28,6 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from feeds.config import Settings
 from feeds.errors import TemplateError
+from feeds.newsletter.mailpolicy import recipient_address
 from feeds.newsletter.state import Variant
 from feeds.output.feedwriter import feed_url, safe_slug
 from feeds.site.post import Post
@@ -353,12 +354,11 @@ def build_message(
     if links is not None:
         https_uri = unsubscribe = links.unsubscribe
         preferences = links.preferences
-    user, _, host = email.rpartition("@")
 
     message = EmailMessage()
     message["Subject"] = one_line(variant.subject)
     message["From"] = Address(one_line(sender.display_name), sender.username, sender.domain)
-    message["To"] = Address(one_line(name or ""), user, host)
+    message["To"] = recipient_address(one_line(name or ""), email)
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     message["List-Id"] = f"{one_line(settings.site.title)} <digest.{domain}>"
