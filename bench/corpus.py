@@ -164,6 +164,42 @@ def generate(
         path.write_text(post_text(post_rng, post_id, moment, category), encoding="utf-8")
 
 
+BUSY_DAY_SHAPE = [1] * 8 + [5] * 12 + [2] * 4  # posts per hour, relative: a daytime peak
+ROLLING_SHARE = 0.4  # of a busy day's posts, in the one rolling-news category
+
+
+def busy_hour_counts(total: int) -> list[int]:
+    """How many of a busy day's ``total`` posts arrive in each hour."""
+    weight = sum(BUSY_DAY_SHAPE)
+    counts = [total * share // weight for share in BUSY_DAY_SHAPE]
+    counts[12] += total - sum(counts)
+    return counts
+
+
+def busy_hour(
+    out: Path, categories: int, days: int, seed: int, start: int, hour: int, count: int
+) -> None:
+    """Write posts ``start`` .. ``start + count - 1``: hour ``hour`` of a busy day after the corpus.
+
+    40% go to the corpus's biggest category (rolling news), the rest as usual.
+    """
+    rng = random.Random(seed)
+    names = [pinyin_like(rng, index) for index in range(categories)]
+    cumulative = zipf_weights(categories)
+    day = datetime(2022, 1, 1) + timedelta(days=days + 1, hours=hour)
+    for offset, number in enumerate(range(start, start + count)):
+        post_rng = random.Random(f"{seed}-busy-{number}")
+        moment = day + timedelta(seconds=offset * 3600 // count)
+        if post_rng.random() < ROLLING_SHARE:
+            category = names[0]
+        else:
+            pick = post_rng.random() * cumulative[-1]
+            category = names[min(bisect.bisect_left(cumulative, pick), categories - 1)]
+        post_id = f"{moment:%Y%m%d}{number:010d}"
+        path = out / "_posts" / f"{moment:%Y-%m-%d}-{post_id}.md"
+        path.write_text(post_text(post_rng, post_id, moment, category), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)

@@ -89,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--posts", type=int, default=7, help="posts to time (the median is kept)")
-    parser.add_argument("--settle", default="1s", help="schedule.watch_settle")
+    parser.add_argument("--settle", default="0.5s", help="schedule.watch_settle")
     parser.add_argument("--work", type=Path, default=Path("/tmp/feeds-bench"))
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,11 @@ tree, workers included, sampled from /proc):
 
 - floor: only reading every post file (what any tool must at least do);
 - feeds cold (no cache, no output), warm with nothing new, warm after one new
-  post, warm after 1,000 new posts (RSS and Atom for every category);
+  post, warm after 1,000 new posts (Atom, RSS and JSON Feed for every category,
+  and the pages);
+- the busy day: 3,000 posts in a day (40% in one rolling-news category, a
+  daytime peak) arriving hour by hour, a warm build after each hour: the
+  median of those 24 builds (``--busy-day 0`` leaves it out);
 - Hugo (RSS for every category term) and Jekyll 4 + jekyll-feed (Atom for
   every category), when installed (Debian: hugo, jekyll, ruby-jekyll-feed).
 
@@ -184,7 +188,7 @@ def series(command: list[str], runs: int, before=None, timeout: float | None = N
     return Result(statistics.median(times), peak)
 
 
-def bench_feeds(work: Path, site: Path, size: int, runs: int) -> dict[str, Result]:
+def bench_feeds(work: Path, site: Path, size: int, runs: int, busy_posts: int) -> dict[str, Result]:
     out, state = work / f"feeds-out-{size}", work / f"feeds-state-{size}"
     command = feeds_command(site, out, state)
     counter = [size]
@@ -206,8 +210,22 @@ def bench_feeds(work: Path, site: Path, size: int, runs: int) -> dict[str, Resul
         "feeds warm, +1 post": series(command, runs, add(1)),
         "feeds warm, +1,000 posts": series(command, runs, add(1000)),
     }
+    if busy_posts:
+        label = f"feeds warm, busy day: hourly build (median of 24, {busy_posts:,} posts/day)"
+        rows[label] = busy_day(command, site, size, counter, busy_posts)
     remove_posts(site, size)
     return rows
+
+
+def busy_day(command: list[str], site: Path, size: int, counter: list[int], total: int) -> Result:
+    """Posts arrive hour by hour and a warm build follows each hour; the median build."""
+    results = []
+    for hour, count in enumerate(corpus.busy_hour_counts(total)):
+        categories = CATEGORIES.get(size, size // 100)
+        corpus.busy_hour(site, categories, DAYS, SEED, counter[0], hour, count)
+        counter[0] += count
+        results.append(measure(command, memory=hour == 12))
+    return median(results)
 
 
 def bench_floor(site: Path, runs: int) -> Result:
@@ -317,6 +335,9 @@ def main() -> None:
     parser.add_argument("--jekyll-timeout", type=float, default=1200)
     parser.add_argument("--work", type=Path, default=Path("/tmp/feeds-bench"))
     parser.add_argument(
+        "--busy-day", type=int, default=3000, help="posts in the busy day; 0 leaves it out"
+    )
+    parser.add_argument(
         "--tools", nargs="+", default=["feeds", "hugo", "jekyll"], help="which to run"
     )
     args = parser.parse_args()
@@ -333,7 +354,7 @@ def main() -> None:
         rows: dict[str, Result | str | None] = {}
         if "feeds" in args.tools:
             rows["floor: read every post file"] = bench_floor(site, args.runs)
-            rows.update(bench_feeds(args.work, site, size, args.runs))
+            rows.update(bench_feeds(args.work, site, size, args.runs, args.busy_day))
         if "hugo" in args.tools:
             rows["Hugo (RSS per category)"] = bench_hugo(args.work, site, size, args.runs)
         if "jekyll" in args.tools:

@@ -38,7 +38,7 @@ import corpus  # noqa: E402
 from feeds.newsletter.subscribers import Origin, SubscriberStore  # noqa: E402
 from feeds.newsletter.tokens import Tokens  # noqa: E402
 
-SECRET = "bench-secret"
+SECRET = "bench-secret-long-enough-for-feeds-serve"
 CATEGORIES = 2000
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

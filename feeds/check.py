@@ -37,13 +37,14 @@ from feeds.config import (
     read_yaml_mapping,
     resolve_paths,
     settings_from,
+    short_key,
 )
 from feeds.errors import ConfigError, DeliveryError
 from feeds.templating import environment, template_folders
 
 log = logging.getLogger(__name__)
 
-REQUIRED_TEMPLATES = ("digest.html", "digest.txt")
+REQUIRED_TEMPLATES = ("digest.html", "digest.txt", "pages/index.html", "pages/category.html")
 MAX_PRUNING_ROUNDS = 5
 
 
@@ -163,7 +164,7 @@ def contains(node: Any, part: int | str) -> bool:
 def summarize_site(settings: Settings, report: CheckReport, now: datetime) -> None:
     """What a run would work on: the site, its posts and categories, the feeds, the readers."""
     from feeds.output.build import current_posts
-    from feeds.output.plan import feed_specs, newest_groups
+    from feeds.output.plan import bounds_of, feed_specs, newest_groups
     from feeds.site.collect import scan
 
     site = settings.site
@@ -177,7 +178,7 @@ def summarize_site(settings: Settings, report: CheckReport, now: datetime) -> No
     categories = {name for post in posts for name in post.categories}
     report.note("posts", f"{files} post files, {len(posts)} published")
     report.note("categories", str(len(categories)))
-    specs, _ = feed_specs(settings, newest_groups(posts, settings.feeds.limit, settings.feeds.tags))
+    specs, _ = feed_specs(settings, newest_groups(posts, bounds_of(settings), settings.feeds.tags))
     formats = settings.feeds.formats
     report.note(
         "feeds",
@@ -280,6 +281,8 @@ def secret_problems(raw: ConfigFile, at: Callable[[str], str]) -> list[str]:
             problems.append(f"{at(key)}: environment variable {name} is not set")
         elif not os.environ[name]:
             problems.append(f"{at(key)}: environment variable {name} is empty")
+        elif key == "web.secret_env" and (weak := short_key(name, os.environ[name])):
+            problems.append(f"{at(key)}: {weak}")
     return problems
 
 

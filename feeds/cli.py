@@ -58,7 +58,7 @@ def run(function, *args, **kwargs):
 @click.version_option(__version__, prog_name="feeds")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
 def main(debug: bool) -> None:
-    """Per-category RSS and Atom feeds and a daily email digest for a Jekyll site.
+    """Per-category Atom, RSS and JSON feeds and a daily email digest for a Jekyll site.
 
     \b
     Example:
@@ -88,7 +88,7 @@ def build(
     quiet: bool,
     verbose: bool,
 ) -> None:
-    """Write per-category RSS and Atom feeds of a Jekyll site.
+    """Write per-category Atom, RSS and JSON feeds of a Jekyll site, and pages for people.
 
     \b
     Example:
@@ -111,7 +111,7 @@ def build(
         print_warnings([str(p) for p in report.problems], verbose=verbose)
         seconds = time.perf_counter() - started
         click.echo(
-            f"{report.posts} posts read, {report.skipped} skipped, {report.written} feeds written, "
+            f"{report.posts} posts read, {report.skipped} skipped, {report.written} files written, "
             f"{report.unchanged} unchanged in {seconds:.2f}s"
         )
     if strict and report.problems:
@@ -399,6 +399,9 @@ def subscribers_add(
     subscriber, changed = run(
         store.add, email, name, parse_categories(categories), Origin("cli"), datetime.now(UTC)
     )
+    if subscriber is None:
+        click.echo(f"{email} is suppressed (it left or was forgotten); not added", err=True)
+        sys.exit(1)
     if subscriber.status != "active":
         click.echo(f"{subscriber.email} is {subscriber.status}; not re-activated", err=True)
         sys.exit(1)

@@ -7,12 +7,13 @@ so an operator fixes a config in one round instead of one error at a time.
 from __future__ import annotations
 
 import csv
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +27,7 @@ from pydantic import (
     IPvAnyNetwork,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from feeds import yamlsafe
@@ -211,20 +213,44 @@ class SiteOptions(_Strict):
         return value
 
 
-class CategoryOptions(_Strict):
+def parse_hub_url(value: str) -> str:
+    """A WebSub hub: an absolute http(s) URL, kept exactly as written (hubs differ on slashes)."""
+    parse_site_url(value)
+    return str(value).strip()
+
+
+HubURL = Annotated[str, AfterValidator(parse_hub_url)]
+MIB = 1024 * 1024
+
+
+class WindowOptions(_Strict):
+    """How many entries a feed holds; each key of a category's overrides may be left out."""
+
+    limit: int | None = Field(None, ge=1, le=10_000)
+    window: Duration | None = None
+    max_entries: int | None = Field(None, ge=1, le=100_000)
+    max_bytes: int | None = Field(None, ge=10_000)
+
+
+class CategoryOptions(WindowOptions):
     title: str | None = None
 
 
 class FeedOptions(_Strict):
     limit: int = Field(20, ge=1, le=10_000)
-    formats: list[Literal["atom", "rss"]] = Field(
-        default_factory=lambda: ["atom", "rss"], min_length=1
+    window: Duration = timedelta(hours=3)
+    max_entries: int = Field(1000, ge=1, le=100_000)
+    max_bytes: int = Field(MIB, ge=10_000)
+    formats: list[Literal["atom", "rss", "json"]] = Field(
+        default_factory=lambda: ["atom", "rss", "json"], min_length=1
     )
     tags: bool = False
     categories: dict[str, CategoryOptions] = Field(default_factory=dict)
     summary_length: int = Field(140, ge=20, le=5_000)
     category_page: str | None = None
     url: SiteURL | None = None
+    hubs: list[HubURL] = Field(default_factory=list)
+    pages: bool = True
 
     @field_validator("categories", mode="before")
     @classmethod
@@ -232,10 +258,20 @@ class FeedOptions(_Strict):
         # `categories:` whose entries are all commented out (as `feeds init` writes it) is null
         return {} if value is None else value
 
-    @field_validator("formats")
+    @field_validator("formats", "hubs")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FeedOptions:
+        for name, own in [(None, self), *self.categories.items()]:
+            limit = own.limit or self.limit
+            most = own.max_entries or self.max_entries
+            if limit > most:
+                where = "" if name is None else f"categories.{name}."
+                raise ValueError(f"{where}limit ({limit}) is more than max_entries ({most})")
+        return self
 
     @field_validator("category_page")
     @classmethod
@@ -353,7 +389,7 @@ class ScheduleOptions(_Strict):
     digest: bool = True
     bounces_every: Duration | None = None
     watch: bool = True
-    watch_settle: Duration = timedelta(seconds=1)
+    watch_settle: Duration = timedelta(milliseconds=500)
 
     @field_validator("digest_cron")
     @classmethod
@@ -368,14 +404,38 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 def parse_web_url(value: str) -> str:
-    """The service's public base URL: https, except on this machine (tests, development)."""
-    url = parse_site_url(value)
-    parts = urlsplit(url)
-    if parts.scheme != "https" and parts.hostname not in LOCAL_HOSTS:
+    """The service's public base URL: https, except on this machine (tests, development).
+
+    Kept in the one form both of its readers need: browsers send the origin
+    lower-cased, IDNA-encoded and without a default port (the CSRF check
+    compares with it), and URLs in mail headers must be ASCII, or the mail
+    library turns List-Unsubscribe into encoded words no provider reads.
+    """
+    parts = urlsplit(parse_site_url(value))
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme != "https" and host not in LOCAL_HOSTS:
         raise ValueError(
             f"expected an https:// URL (http only for 127.0.0.1 and localhost), got {value!r}"
         )
-    return url
+    host = ascii_host(host, value)
+    if parts.port is not None and parts.port != {"https": 443, "http": 80}[scheme]:
+        host = f"{host}:{parts.port}"
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~")
+    return f"{scheme}://{host}{path}"
+
+
+def ascii_host(host: str, value: str) -> str:
+    """The host as it goes on the wire: an IP address as it is, a name IDNA-encoded."""
+    import idna
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            return idna.encode(host, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise ValueError(f"expected a host name, got {value!r} ({exc})") from None
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 class WebOptions(_Strict):
@@ -420,6 +480,15 @@ class ConfigFile(_Strict):
     def _empty(cls, value: Any) -> Any:
         # a section whose keys are all commented out (as `feeds init` writes `site:`) is null
         return {} if value is None else value
+
+
+class Window(NamedTuple):
+    """What one feed holds: every post of ``span`` back from its newest, within the bounds."""
+
+    limit: int  # at least this many entries, however old
+    span: timedelta
+    max_entries: int
+    max_bytes: int  # no file of the feed grows past this
 
 
 @dataclass(frozen=True)
@@ -471,6 +540,17 @@ class Settings:
     def display_name(self, category: str) -> str:
         configured = self.feeds.categories.get(category)
         return configured.title if configured and configured.title else category
+
+    def window(self, category: str | None = None) -> Window:
+        """A feed's window: the category's overrides over the ``feeds`` defaults."""
+        feeds = self.feeds
+        own = feeds.categories.get(category) if category is not None else None
+
+        def pick(key: str):
+            value = getattr(own, key) if own is not None else None
+            return getattr(feeds, key) if value is None else value
+
+        return Window(pick("limit"), pick("window"), pick("max_entries"), pick("max_bytes"))
 
     @property
     def digest(self) -> DigestOptions:
@@ -651,7 +731,31 @@ def web_secrets(settings: Settings) -> list[str]:
     if not current:
         raise ConfigError(f"environment variable {web.secret_env} is not set")
     old = os.environ.get(web.old_secrets_env, "") if web.old_secrets_env else ""
-    return [current, *(key.strip() for key in old.split(",") if key.strip())]
+    keys = [current, *(key.strip() for key in old.split(",") if key.strip())]
+    names = [web.secret_env] + [str(web.old_secrets_env)] * (len(keys) - 1)
+    for name, key in zip(names, keys, strict=True):
+        if problem := short_key(name, key):
+            raise ConfigError(problem)
+    return keys
+
+
+MIN_KEY_BYTES = 32
+
+
+def short_key(name: str, key: str) -> str | None:
+    """Why a signing key is too weak to sign links that never expire, or None.
+
+    Anyone who guesses it can unsubscribe or re-point any reader; 32 bytes is
+    what ``secrets.token_urlsafe(32)`` gives and beyond any guessing.
+    """
+    size = len(key.strip().encode("utf-8"))
+    if size >= MIN_KEY_BYTES:
+        return None
+    unit = "byte" if size == 1 else "bytes"
+    return (
+        f"environment variable {name} holds {size} {unit}; a signing key needs at least "
+        f"{MIN_KEY_BYTES} (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
 
 
 def read_subscribers(path: Path) -> list[Subscriber]:

@@ -133,7 +133,7 @@ def build_job(config: str | None, site: str | None, output: str | None) -> bool:
         report = build(_settings(config, site, output), now=datetime.now(UTC))
         return (
             f"{report.posts} posts read, {report.skipped} skipped, "
-            f"{report.written} feeds written, {report.unchanged} unchanged"
+            f"{report.written} files written, {report.unchanged} unchanged"
         )
 
     return timed("build", work)

@@ -21,10 +21,23 @@ from feeds.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SITE = ROOT / "examples" / "site"
-SHARED = ROOT.parent / "shared"
+# ../shared beside a clone; ../../shared from a worktree under wt/.
+SHARED = next(
+    (path for path in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if path.is_dir()),
+    ROOT.parent / "shared",
+)
 CORPUS = SHARED / "corpus" / "finews"
 ATOM_RNG = SHARED / "schemas" / "atom.rng"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 SITE_CONFIG = """\
 title: 测试站
@@ -134,6 +147,29 @@ def check_feed(atom_schema):
             document = etree.parse(str(path))
             assert atom_schema.validate(document), f"{path}: {atom_schema.error_log.last_error}"
         return parsed
+
+    return check
+
+
+JSON_FEED_SCHEMA = Path(__file__).resolve().parent / "schemas" / "jsonfeed-1.1.json"
+
+
+@pytest.fixture(scope="session")
+def check_json_feed():
+    """A feed.json as a reader gets it: UTF-8 JSON that satisfies JSON Feed 1.1."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(json.loads(JSON_FEED_SCHEMA.read_text(encoding="utf-8")))
+
+    def check(path: Path) -> dict:
+        document = json.loads(path.read_bytes().decode("utf-8"))
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+        assert errors == [], f"{path}: {errors}"
+        ids = [item["id"] for item in document["items"]]
+        assert len(ids) == len(set(ids)), f"{path}: duplicate ids"
+        return document
 
     return check
 
@@ -292,9 +328,63 @@ def tls_smtp_server(tmp_path):
     controller.stop()
 
 
+# --- a stand-in WebSub hub on 127.0.0.1 ----------------------------------------------------------
+
+
+class Hub:
+    """Records each publish notification as the hub sees it; can refuse (500) or hang."""
+
+    def __init__(self):
+        import threading
+
+        self.requests: list[list[tuple[str, str]]] = []  # each request's form fields, in order
+        self.content_types: list[str] = []
+        self.mode = "ok"  # "ok", "refuse" or "hang"
+        self.released = threading.Event()
+        self.url = ""
+
+    def urls(self) -> list[str]:
+        """Every hub.url announced so far, in order."""
+        return [value for form in self.requests for key, value in form if key == "hub.url"]
+
+
+@pytest.fixture
+def hub():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qsl
+
+    recorder = Hub()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if recorder.mode == "hang":
+                recorder.released.wait(30)
+                return
+            recorder.content_types.append(self.headers.get("Content-Type", ""))
+            recorder.requests.append(parse_qsl(body.decode("ascii"), keep_blank_values=True))
+            self.send_response(500 if recorder.mode == "refuse" else 204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    recorder.url = f"http://127.0.0.1:{server.server_port}/hub"
+    yield recorder
+    recorder.released.set()
+    server.shutdown()
+    server.server_close()
+
+
 # --- a real `feeds serve` process -----------------------------------------------------------------
 
-WEB_SECRET = "test-signing-key"
+WEB_SECRET = "test-signing-key-for-feeds-serve-tests"
 WEB_CATEGORIES = {"kejiribao": "科技日报", "emnews": "东财滚动新闻", "宏观": None, "A&B": None}
 
 

@@ -23,7 +23,7 @@ LONG_LOCAL = "a.very.long.local.part.that.goes.on.and.on.for.quite.a.while.indee
 
 @pytest.fixture(autouse=True)
 def secret(monkeypatch):
-    monkeypatch.setenv("FEEDS_SECRET", "k1")
+    monkeypatch.setenv("FEEDS_SECRET", "k1" * 16)
 
 
 def raw_headers(raw: bytes) -> dict[str, str]:
@@ -59,7 +59,7 @@ def test_list_unsubscribe_carries_the_readers_signed_link_unencoded_on_the_wire(
         value,
     )
     assert match, value
-    tokens = Tokens(["k1"])
+    tokens = Tokens(["k1" * 16])
     claim = tokens.read(match.group(1), "unsubscribe", now=NOW + timedelta(days=365), max_age=None)
     assert claim == Claim(reader.id, 1)
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -105,7 +105,7 @@ body
 @pytest.fixture
 def env(site, make_settings, tmp_path, monkeypatch):
     """A web-enabled site with three active readers and a bounce Maildir."""
-    monkeypatch.setenv("FEEDS_SECRET", "k1")
+    monkeypatch.setenv("FEEDS_SECRET", "k1" * 16)
     settings = make_settings(
         site.root,
         f"state_dir: state\nbounces:\n  maildir: bounces\nweb:\n  url: https://{DOMAIN}/newsletter\n",
@@ -116,7 +116,7 @@ def env(site, make_settings, tmp_path, monkeypatch):
         for name in ("hard", "soft", "vacation", "angry", "victim")
     }
     box = mailbox.Maildir(tmp_path / "bounces", create=True)
-    tokens = Tokens(["k1"])
+    tokens = Tokens(["k1" * 16])
     yield settings, store, readers, box, lambda r: tokens.verp(r.id, DOMAIN)
     store.close()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+from calendar import timegm
 from pathlib import Path
 
 import pytest
@@ -17,9 +19,13 @@ def feed_files(out: Path) -> list[Path]:
     return sorted(out.rglob("*.xml"))
 
 
+def output_files(out: Path) -> list[Path]:
+    return sorted(p for p in out.rglob("*") if p.is_file())
+
+
 def snapshot(out: Path) -> dict[str, tuple[bytes, int]]:
     return {
-        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in feed_files(out)
+        str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mtime_ns) for p in output_files(out)
     }
 
 
@@ -29,7 +35,7 @@ def test_example_site_builds_valid_feeds_for_every_category(
     settings = make_settings(example_site)
     report = build(settings, now=NOW)
     assert (report.posts, report.skipped) == (7, 1)
-    names = {str(p.relative_to(settings.output)) for p in feed_files(settings.output)}
+    names = {str(p.relative_to(settings.output)) for p in output_files(settings.output)}
     categories = [
         "emnews",
         "kejiribao",
@@ -38,8 +44,10 @@ def test_example_site_builds_valid_feeds_for_every_category(
         "21caijingAPP",
         "TechWeb",
     ]
-    expected = {"atom.xml", "rss.xml"} | {
-        f"category/{safe_slug(c)}/{f}" for c in categories for f in ("atom.xml", "rss.xml")
+    expected = {"atom.xml", "rss.xml", "feed.json", "index.html", "feeds.opml"} | {
+        f"category/{safe_slug(c)}/{f}"
+        for c in categories
+        for f in ("atom.xml", "rss.xml", "feed.json", "index.html")
     }
     assert names == expected
     assert report.written == len(expected)
@@ -121,10 +129,14 @@ def test_a_new_post_rewrites_only_the_feeds_it_is_in(example_site, make_settings
     assert changed == [
         "atom.xml",
         "category/sitenews/atom.xml",
+        "category/sitenews/feed.json",
+        "category/sitenews/index.html",
         "category/sitenews/rss.xml",
+        "feed.json",
+        "index.html",  # the count of entries beside the category
         "rss.xml",
     ]
-    assert report.written == 4
+    assert report.written == 8
 
 
 def test_categories_that_look_like_paths_stay_inside_the_output(site, make_settings, tmp_path):
@@ -189,15 +201,17 @@ def test_the_real_corpus_builds_one_valid_feed_per_category(make_settings, check
         for entry in feed.entries:
             assert entry.link.startswith("https://finews.withounder.com/")
             assert "../" not in entry.content[0].value and 'href="//' not in entry.content[0].value
-            assert len(entry.get("summary", "")) <= 142
+            # RSS carries the summary as escaped HTML (`&lt;1%`): count the text readers show
+            assert len(html.unescape(entry.get("summary", ""))) <= 142
     kejiribao = check_feed(settings.output / "category/kejiribao/atom.xml")
     assert [e.link for e in kejiribao.entries] == [
         "https://finews.withounder.com/kejiribao/2022/05/24/NW202205242390329689.html"
     ]
     emnews = check_feed(settings.output / "category/emnews/rss.xml")
-    assert len(emnews.entries) == 20
     dates = [entry.published_parsed for entry in emnews.entries]
     assert dates == sorted(dates, reverse=True)
+    # a busy category: every post of the three hours before its newest, more than `limit`
+    assert len(dates) > 20 and timegm(dates[0]) - timegm(dates[-1]) <= 3 * 3600
 
 
 def rendered_text(field) -> str:

@@ -14,12 +14,16 @@ from feeds.output.build import build
 from tests.conftest import NOW
 
 
+def output_files(out: Path) -> list[Path]:
+    return sorted(p for p in out.rglob("*") if p.is_file())
+
+
 def files(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.xml"))}
+    return {str(p.relative_to(out)): p.read_bytes() for p in output_files(out)}
 
 
 def mtimes(out: Path) -> dict[str, int]:
-    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in sorted(out.rglob("*.xml"))}
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in output_files(out)}
 
 
 @pytest.fixture
@@ -99,6 +103,8 @@ def test_an_edited_post_is_read_again_and_only_its_feeds_are_rewritten(news, tmp
     assert report.reparsed == 1
     assert sorted(name for name in after if after[name] != before[name]) == [
         "category/emnews/atom.xml",
+        "category/emnews/feed.json",
+        "category/emnews/index.html",
         "category/emnews/rss.xml",
     ]
 
@@ -123,7 +129,11 @@ def test_a_changed_feed_setting_rewrites_only_what_it_changes_and_reads_no_post(
     assert report.reparsed == 0
     assert sorted(name for name in after if after[name] != before[name]) == [
         "category/kejiribao/atom.xml",
+        "category/kejiribao/feed.json",
+        "category/kejiribao/index.html",
         "category/kejiribao/rss.xml",
+        "feeds.opml",  # the display name is listed in both
+        "index.html",
     ]
     assert files(renamed.output) == cold_output(news, tmp_path, config)
 
@@ -322,3 +332,207 @@ def test_warnings_survive_incremental_builds(news, tmp_path):
     assert report.mode == "incremental"
     assert [p.source.rsplit("/", 1)[-1] for p in report.problems] == ["2022-05-10-untitled.md"]
     assert (report.posts, report.skipped) == (32, 0)
+
+
+# --- windows: a post leaves a feed in a warm build exactly as in a cold one -----------------------
+
+WINDOWED = "feeds: {limit: 3, window: 2h, tags: true}\n"
+
+
+@pytest.fixture
+def busy(site):
+    """A rolling category with a post every 20 minutes for ten hours, and a quiet one."""
+    for n in range(30):
+        hour, minute = divmod(n * 20, 60)
+        site.post(
+            f"2022-05-24-r{n}.md",
+            title=f"滚动{n}",
+            date=f"2022-05-24 {hour:02d}:{minute:02d}:00 +0800",
+            categories="rolling",
+            extra="tags: 快讯" if n % 2 else "",
+        )
+    for day in (1, 5, 9):
+        site.post(
+            f"2022-05-0{day}-q.md",
+            title=f"安静{day}",
+            date=f"2022-05-0{day} 12:00:00 +0800",
+            categories="quiet",
+        )
+    return site
+
+
+def windowed_matches_cold(busy, tmp_path, change, config: str = WINDOWED) -> str:
+    warm = settings_for(busy, tmp_path, config=config)
+    build(warm, now=NOW)
+    change(busy)
+    report = build(warm, now=NOW)
+    assert files(warm.output) == cold_output(busy, tmp_path, config)
+    return report.mode
+
+
+def entry_titles(out: Path, folder: str) -> list[str]:
+    import json
+
+    return [
+        item["title"] for item in json.loads((out / folder / "feed.json").read_bytes())["items"]
+    ]
+
+
+def test_a_rolling_feed_holds_exactly_its_window_and_a_quiet_one_its_limit(busy, tmp_path):
+    warm = settings_for(busy, tmp_path, config=WINDOWED)
+    build(warm, now=NOW)
+    # the newest is 09:40; 07:40 is exactly two hours before it and is in
+    assert entry_titles(warm.output, "category/rolling") == [f"滚动{n}" for n in range(29, 22, -1)]
+    assert entry_titles(warm.output, "category/quiet") == ["安静9", "安静5", "安静1"]
+
+
+@pytest.mark.parametrize(
+    ("change", "mode"),
+    [
+        # 10:00 moves the window on: 07:40 leaves it by time
+        (
+            lambda s: s.post(
+                "2022-05-24-n1.md", date="2022-05-24 10:00:00 +0800", categories="rolling"
+            ),
+            "incremental",
+        ),
+        # exactly two hours after the oldest shown post: nothing leaves
+        (
+            lambda s: s.post(
+                "2022-05-24-n2.md", date="2022-05-24 09:40:00 +0800", categories="rolling"
+            ),
+            "incremental",
+        ),
+        # much later: every old post leaves but the newest `limit`
+        (
+            lambda s: s.post(
+                "2022-05-25-n3.md", date="2022-05-25 12:00:00 +0800", categories="rolling"
+            ),
+            "incremental",
+        ),
+        (
+            lambda s: s.post(
+                "2022-05-10-q.md",
+                title="安静10",
+                date="2022-05-10 12:00:00 +0800",
+                categories="quiet",
+            ),
+            "incremental",
+        ),
+        # a shown post edited to an older date: its place must be refilled
+        (
+            lambda s: s.post(
+                "2022-05-24-r29.md",
+                title="改期",
+                date="2022-05-20 08:00:00 +0800",
+                categories="rolling",
+            ),
+            "full",
+        ),
+        # an old post edited to a newer date enters the window
+        (
+            lambda s: s.post(
+                "2022-05-24-r0.md",
+                title="提前",
+                date="2022-05-24 09:50:00 +0800",
+                categories="rolling",
+            ),
+            "incremental",
+        ),
+    ],
+    ids=[
+        "moves the window",
+        "at the edge",
+        "far later",
+        "quiet category",
+        "edited older",
+        "edited newer",
+    ],
+)
+def test_windowed_incremental_builds_equal_cold_builds(busy, tmp_path, change, mode):
+    assert windowed_matches_cold(busy, tmp_path, change) == mode
+
+
+def test_a_categorys_own_window_is_kept_through_warm_builds(busy, tmp_path):
+    config = "feeds:\n  limit: 3\n  window: 2h\n  categories: {rolling: {window: 1h, limit: 1}}\n"
+
+    def change(s):
+        return s.post("2022-05-24-n.md", date="2022-05-24 10:00:00 +0800", categories="rolling")
+
+    windowed_matches_cold(busy, tmp_path, change, config)
+    warm_out = tmp_path / "warm-out"
+    assert len(entry_titles(warm_out, "category/rolling")) == 4  # 09:00 to 10:00
+    assert len(entry_titles(warm_out, "")) == 7  # the site-wide feed keeps its two hours
+
+
+def test_a_feed_over_its_byte_cap_sheds_content_then_entries_and_says_so(busy, tmp_path):
+    for n in range(30):
+        path = busy.posts / f"2022-05-24-r{n}.md"
+        path.write_text(
+            path.read_text(encoding="utf-8").replace("正文。", "长文。" * 400), encoding="utf-8"
+        )
+    config = (
+        "feeds:\n  limit: 3\n  window: 10h\n  summary_length: 20\n"
+        "  categories: {rolling: {max_bytes: 20000}}\n"
+    )
+    warm = settings_for(busy, tmp_path, config=config)
+    report = build(warm, now=NOW)
+    [warning] = [str(p) for p in report.problems]
+    lean = int(warning.split("the ")[1].split(" oldest")[0])
+    assert warning == (
+        "category/rolling: over feeds.max_bytes (20000 bytes): "
+        f"the {lean} oldest of 30 entries without full content"
+    )
+    rolling = {
+        name: data
+        for name, data in files(warm.output).items()
+        if name.startswith("category/rolling/")
+    }
+    assert max(len(data) for name, data in rolling.items() if not name.endswith(".html")) <= 20000
+    import json
+
+    items = json.loads(rolling["category/rolling/feed.json"])["items"]
+    assert [bool(item["content_html"]) for item in items] == [True] * (30 - lean) + [False] * lean
+    assert 0 < lean < 30 and all(item["summary"] for item in items)
+    atom = rolling["category/rolling/atom.xml"].decode()
+    assert atom.count("<entry>") == 30 and atom.count("<content") == 30 - lean
+    busy.post(
+        "2022-05-24-n.md",
+        date="2022-05-24 10:00:00 +0800",
+        categories="rolling",
+        body="长文。" * 400,
+    )
+    build(warm, now=NOW)
+    assert files(warm.output) == cold_output(busy, tmp_path, config)
+
+
+def test_when_even_summaries_are_too_many_the_oldest_entries_drop(busy, tmp_path):
+    config = "feeds:\n  limit: 3\n  window: 1d\n  max_entries: 5000\n  max_bytes: 10000\n"
+    for n in range(30, 90):
+        busy.post(
+            f"2022-05-24-x{n}.md",
+            title=f"快讯{n}" * 5,
+            date="2022-05-24 10:00:00 +0800",
+            categories="rolling",
+        )
+    warm = settings_for(busy, tmp_path, config=config)
+    report = build(warm, now=NOW)
+    warnings = [str(p) for p in report.problems]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("the site-wide feed: over feeds.max_bytes (10000 bytes): ")
+    assert warnings[1].startswith("category/rolling: over feeds.max_bytes (10000 bytes): ")
+    assert all(warning.endswith(" oldest dropped") for warning in warnings)
+    assert (
+        max(len(data) for name, data in files(warm.output).items() if not name.endswith(".html"))
+        <= 10000
+    )
+
+
+def test_strict_refuses_a_feed_over_its_byte_cap_before_any_file_is_replaced(busy, tmp_path):
+    from feeds.errors import StrictError
+
+    config = "feeds:\n  limit: 3\n  window: 10h\n  max_bytes: 10000\n"
+    warm = settings_for(busy, tmp_path, config=config)
+    with pytest.raises(StrictError):
+        build(warm, now=NOW, strict=True)
+    assert not warm.output.exists() or files(warm.output) == {}

@@ -46,7 +46,7 @@ def test_a_good_setup_prints_the_summary_and_exits_0(configured, tmp_path):
         "site:        测试站 https://example.org/ (folder site)\n"
         "posts:       2 post files, 2 published\n"
         "categories:  2\n"
-        "feeds:       3 feeds, 6 files (atom, rss) into out\n"
+        "feeds:       3 feeds, 9 files (atom, rss, json) into out\n"
         "subscribers: 1 in the config, 0 active in the store; digest via outbox state/outbox\n"
         f"templates:   {DEFAULT_COUNT} compiled, 0 of them yours ({DEFAULTS})\n"
         "folders:     state state, output out\n"
@@ -144,6 +144,12 @@ def test_the_web_secret_must_be_in_the_environment(configured, monkeypatch):
         f"{config}: web.secret_env: environment variable FEEDS_T_SECRET is not set"
     ]
     monkeypatch.setenv("FEEDS_T_SECRET", "k")
+    assert problems(config) == [
+        f"{config}: web.secret_env: environment variable FEEDS_T_SECRET holds 1 byte; "
+        "a signing key needs at least 32 "
+        "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    ]
+    monkeypatch.setenv("FEEDS_T_SECRET", "k" * 32)
     assert problems(config) == []
 
 

@@ -49,10 +49,10 @@ def test_build_prints_warnings_then_one_summary_line(example_site, tmp_path):
         "YYYY-MM-DD-title.ext, so Jekyll does not publish it\n"
     )
     summary = result.stdout.strip()
-    assert summary.startswith("7 posts read, 1 skipped, 14 feeds written, 0 unchanged in ")
+    assert summary.startswith("7 posts read, 1 skipped, 29 files written, 0 unchanged in ")
     assert summary.endswith("s") and "\n" not in summary
     again = run_feeds("build", "--site", str(example_site), "--output", str(tmp_path / "out"))
-    assert "0 feeds written, 14 unchanged" in again.stdout
+    assert "0 files written, 29 unchanged" in again.stdout
 
 
 def test_quiet_prints_nothing(example_site, tmp_path):

@@ -148,6 +148,17 @@ def test_control_characters_and_newlines_in_titles_become_one_line(site, make_se
     assert only_post(site, make_settings).title == "第一行 第二行"
 
 
+def test_html_in_a_title_is_stripped_so_readers_get_text(site, make_settings):
+    from feeds.output.build import build
+    from tests.conftest import NOW
+
+    site.post("2022-05-24-a.md", title="<em>重磅</em>：A&B 合并")
+    settings = make_settings(site.root)
+    build(settings, now=NOW)
+    atom = (settings.output / "atom.xml").read_text(encoding="utf-8")
+    assert "<title>重磅：A&amp;B 合并</title>" in atom
+
+
 # --- hostile file system entries (issue 9, item 6) -----------------------------------------------
 
 

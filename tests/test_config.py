@@ -25,7 +25,7 @@ def problems(tmp_path: Path, config: str | None, site_dir: Path) -> list[str]:
 def test_every_config_problem_is_reported_on_its_own_line(site, tmp_path):
     lines = problems(
         tmp_path,
-        "sitedir: x\nfeeds:\n  limit: 0\n  formats: [atom, json]\n"
+        "sitedir: x\nfeeds:\n  limit: 0\n  formats: [atom, xml]\n"
         "site:\n  url: finews.withounder.com\n  timezone: Mars/Base\n",
         site.root,
     )
@@ -35,7 +35,7 @@ def test_every_config_problem_is_reported_on_its_own_line(site, tmp_path):
         f"{config}: site.timezone: unknown time zone 'Mars/Base' "
         "(use an IANA name such as Asia/Shanghai)",
         f"{config}: feeds.limit: Input should be greater than or equal to 1 (got 0)",
-        f"{config}: feeds.formats.1: Input should be 'atom' or 'rss' (got 'json')",
+        f"{config}: feeds.formats.1: Input should be 'atom', 'rss' or 'json' (got 'xml')",
         f"{config}: sitedir: unknown key",
     ]
 
@@ -106,7 +106,7 @@ def test_no_config_at_all_works_with_defaults(site, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     settings = load_settings(None, site_dir=site.root)
     assert settings.config_path is None
-    assert settings.feeds.limit == 20 and settings.feeds.formats == ["atom", "rss"]
+    assert settings.feeds.limit == 20 and settings.feeds.formats == ["atom", "rss", "json"]
     assert settings.site.url == "https://example.org"
 
 
@@ -179,6 +179,33 @@ def test_subscribers_from_a_yaml_file(site, tmp_path):
         ("a@example.com", "all"),
         ("b@example.com", ["kejiribao", "emnews"]),
     ]
+
+
+def test_window_settings_are_checked_for_the_feeds_and_each_category(site, tmp_path):
+    config = tmp_path / "config.yaml"
+    text = "feeds:\n  window: soon\n  max_bytes: 5\n  hubs: [hub.example.org]\n"
+    assert problems(tmp_path, text, site.root) == [
+        f"{config}: feeds.window: expected a duration such as 30s, 10m, 1h or 2d, got 'soon'",
+        f"{config}: feeds.max_bytes: Input should be greater than or equal to 10000 (got 5)",
+        f"{config}: feeds.hubs.0: expected an absolute http(s) URL, got 'hub.example.org'",
+    ]
+    text = "feeds:\n  categories: {emnews: {limit: 50, max_entries: 40}}\n"
+    assert problems(tmp_path, text, site.root) == [
+        f"{config}: feeds: categories.emnews.limit (50) is more than max_entries (40)"
+    ]
+
+
+def test_a_categorys_window_falls_back_to_the_feeds_values(site, tmp_path):
+    from datetime import timedelta
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "feeds:\n  window: 2h\n  categories: {emnews: {window: 6h, max_bytes: 50000}}\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config, site_dir=site.root)
+    assert settings.window("emnews") == (20, timedelta(hours=6), 1000, 50000)
+    assert settings.window("other") == settings.window() == (20, timedelta(hours=2), 1000, 1048576)
 
 
 @pytest.mark.parametrize(
@@ -285,6 +312,19 @@ def test_web_url_must_be_https_except_on_this_machine(site, tmp_path, make_setti
         assert settings.web.url == f"http://{host}/news"
 
 
+def test_web_url_is_kept_as_browsers_send_its_origin_and_as_mails_need_it(site, make_settings):
+    cases = {
+        "https://Finews.WithOunder.COM/newsletter": "https://finews.withounder.com/newsletter",
+        "HTTPS://finews.withounder.com:443/newsletter/": "https://finews.withounder.com/newsletter",
+        "http://LOCALHOST:80/n": "http://localhost/n",
+        "https://example.org:8443/n": "https://example.org:8443/n",
+        "https://例子.中国/订阅": "https://xn--fsqu00a.xn--fiqs8s/%E8%AE%A2%E9%98%85",
+        "https://example.org/a%20b/c": "https://example.org/a%20b/c",
+    }
+    for written, kept in cases.items():
+        assert make_settings(site.root, f"web:\n  url: {written}\n").web.url == kept
+
+
 def test_web_secrets_come_from_the_environment_current_first(site, make_settings, monkeypatch):
     from feeds.config import web_secrets
 
@@ -296,9 +336,30 @@ def test_web_secrets_come_from_the_environment_current_first(site, make_settings
         web_secrets(settings)
     assert str(caught.value) == "environment variable FEEDS_SECRET is not set"
     assert caught.value.exit_code == 2
-    monkeypatch.setenv("FEEDS_SECRET", "new")
-    monkeypatch.setenv("FEEDS_OLD", "old1, old2,")
-    assert web_secrets(settings) == ["new", "old1", "old2"]
+    new, old1, old2 = ("new" * 11, "old1" * 8, "old2" * 8)
+    monkeypatch.setenv("FEEDS_SECRET", new)
+    monkeypatch.setenv("FEEDS_OLD", f"{old1}, {old2},")
+    assert web_secrets(settings) == [new, old1, old2]
+
+
+def test_a_signing_key_shorter_than_32_bytes_is_refused(site, make_settings, monkeypatch):
+    from feeds.config import web_secrets
+
+    settings = make_settings(
+        site.root, "web:\n  url: https://example.org\n  old_secrets_env: FEEDS_OLD\n"
+    )
+    monkeypatch.setenv("FEEDS_SECRET", "x")
+    with pytest.raises(ConfigError) as caught:
+        web_secrets(settings)
+    assert str(caught.value) == (
+        "environment variable FEEDS_SECRET holds 1 byte; a signing key needs at least 32 "
+        "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+    assert caught.value.exit_code == 2
+    monkeypatch.setenv("FEEDS_SECRET", "k" * 32)
+    monkeypatch.setenv("FEEDS_OLD", "short")
+    with pytest.raises(ConfigError, match="FEEDS_OLD holds 5 bytes"):
+        web_secrets(settings)
 
 
 def test_a_billion_laughs_in_jekyll_config_is_one_config_error(site, tmp_path):

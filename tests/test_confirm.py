@@ -54,7 +54,7 @@ def pending(make_settings, site, tmp_path):
 def test_confirmation_goes_out_at_once_over_smtp_with_a_working_link(
     pending, smtp_server, monkeypatch
 ):
-    monkeypatch.setenv("FEEDS_SECRET", "k1")
+    monkeypatch.setenv("FEEDS_SECRET", "k1" * 16)
     settings, subscriber = pending(smtp_server.port)
     send_confirmation(settings, subscriber, NOW)
     [(sender, rcpts, raw)] = smtp_server.messages
@@ -64,13 +64,13 @@ def test_confirmation_goes_out_at_once_over_smtp_with_a_working_link(
     html = message.get_payload()[1].get_payload(decode=True).decode("utf-8")
     [token] = re.findall(r"https://finews\.withounder\.com/newsletter/confirm/(\S+)", text)
     assert f'href="https://finews.withounder.com/newsletter/confirm/{token}"' in html
-    claim = Tokens(["k1"]).read(token, "confirm", now=NOW, max_age=timedelta(hours=72))
+    claim = Tokens(["k1" * 16]).read(token, "confirm", now=NOW, max_age=timedelta(hours=72))
     assert claim == Claim(subscriber.id, 1)
     assert "科技日报" in text and "3 天" in text
 
 
 def test_confirmation_goes_to_the_outbox_by_default(pending, monkeypatch, tmp_path):
-    monkeypatch.setenv("FEEDS_SECRET", "k1")
+    monkeypatch.setenv("FEEDS_SECRET", "k1" * 16)
     settings, subscriber = pending()
     send_confirmation(settings, subscriber, NOW)
     send_confirmation(settings, subscriber, NOW)
@@ -85,3 +85,17 @@ def test_no_secret_no_mail(pending, monkeypatch):
         send_confirmation(settings, subscriber, NOW)
     assert str(caught.value) == "environment variable FEEDS_SECRET is not set"
     assert not (settings.state_dir / "outbox").exists()
+
+
+def test_the_confirmation_mail_names_a_non_ascii_address_in_plain_utf_8(
+    pending, smtp_server, monkeypatch
+):
+    monkeypatch.setenv("FEEDS_SECRET", "k" * 32)
+    settings, subscriber = pending(smtp_server.port)
+    send_confirmation(settings, subscriber, NOW)
+    [(_, _, raw)] = smtp_server.messages
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert [line for line in head.split(b"\r\n") if line.startswith(b"To:")] == [
+        "To: 读者 <读者@example.com>".encode()
+    ]
+    assert b"=?" not in head.split(b"\r\nTo:")[1].split(b"\r\n")[0]

@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 from datetime import timedelta
-from email.policy import default
+from email.policy import compat32, default
 
 import pytest
 
@@ -109,6 +109,36 @@ def test_message_is_proper_multipart_with_inlined_styles_and_list_headers(
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["Date"] == "Sat, 28 Nov 2026 12:00:00 +0000"
     assert "reader@example.com" in html and "%%feeds" not in html
+
+
+def test_a_non_ascii_web_url_gives_a_plain_ascii_list_unsubscribe_on_the_wire(
+    site, make_settings, smtp_server, monkeypatch
+):
+    monkeypatch.setenv("FEEDS_SECRET", "k" * 32)
+    extra = "web:\n  url: https://例子.中国/订阅\n"
+    settings = make_settings(news_site(site).root, digest_config(smtp_server.port) + extra)
+    send_digest(settings, now=NOW)
+    [raw] = [raw for _, rcpts, raw in smtp_server.messages if rcpts == ["reader@example.com"]]
+    header = email.message_from_bytes(raw, policy=compat32)["List-Unsubscribe"]
+    assert header.startswith("<https://xn--fsqu00a.xn--fiqs8s/%E8%AE%A2%E9%98%85/unsubscribe/")
+    assert header.isascii() and "=?" not in header
+
+
+def test_non_ascii_addresses_are_never_encoded_words_on_the_wire(site, make_settings, smtp_server):
+    subscribers = (
+        "    - {email: u@例子.中国, categories: all}\n"
+        "    - {email: 用户@example.com, name: 张三, categories: all}\n"
+    )
+    settings = make_settings(news_site(site).root, digest_config(smtp_server.port, subscribers))
+    send_digest(settings, now=NOW)
+    to = {}
+    for _, rcpts, raw in smtp_server.messages:
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        to[rcpts[0]] = [line for line in head.split(b"\r\n") if line.startswith(b"To:")]
+    assert to == {
+        "u@例子.中国": [b"To: u@xn--fsqu00a.xn--fiqs8s"],
+        "用户@example.com": ["To: 张三 <用户@example.com>".encode()],
+    }
 
 
 def test_header_injection_through_names_and_titles_is_neutralised(site, make_settings, smtp_server):

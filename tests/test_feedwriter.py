@@ -95,6 +95,46 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["atom.xml"]
 
 
+def test_hubs_are_named_beside_the_self_link_in_every_format(site, make_settings, check_feed):
+    from feeds.output.build import build
+    from tests.conftest import NOW
+
+    site.post("2022-05-24-a.md")
+    hubs = "['https://hub.example.org/', 'https://pubsubhubbub.appspot.com/']"
+    build(make_settings(site.root, f"feeds: {{hubs: {hubs}}}\n"), now=NOW)
+    out = site.root.parent / "out"
+    atom = (out / "atom.xml").read_text(encoding="utf-8")
+    assert (
+        '  <link href="https://example.org/feeds/atom.xml" rel="self"/>\n'
+        '  <link href="https://hub.example.org/" rel="hub"/>\n'
+        '  <link href="https://pubsubhubbub.appspot.com/" rel="hub"/>\n'
+    ) in atom
+    rss = (out / "rss.xml").read_text(encoding="utf-8")
+    assert (
+        '    <atom:link href="https://example.org/feeds/rss.xml" rel="self"/>\n'
+        '    <atom:link href="https://hub.example.org/" rel="hub"/>\n'
+        '    <atom:link href="https://pubsubhubbub.appspot.com/" rel="hub"/>\n'
+    ) in rss
+    check_feed(out / "atom.xml")  # still valid against RFC 4287's schema
+    parsed = check_feed(out / "rss.xml")
+    assert [link.href for link in parsed.feed.links if link.rel == "hub"] == [
+        "https://hub.example.org/",
+        "https://pubsubhubbub.appspot.com/",
+    ]
+
+
+def test_without_hubs_no_hub_link_is_written(site, make_settings):
+    from feeds.output.build import build
+    from tests.conftest import NOW
+
+    site.post("2022-05-24-a.md")
+    build(make_settings(site.root), now=NOW)
+    out = site.root.parent / "out"
+    assert 'rel="hub"' not in (out / "atom.xml").read_text(encoding="utf-8")
+    assert 'rel="hub"' not in (out / "rss.xml").read_text(encoding="utf-8")
+    assert "hubs" not in (out / "feed.json").read_text(encoding="utf-8")
+
+
 def test_an_entry_the_xml_writer_refuses_is_left_out_with_a_warning_and_the_rest_written():
     from zoneinfo import ZoneInfo
 

@@ -121,7 +121,7 @@ def test_init_check_build_and_preview_work_from_a_folder_with_only_a_site(instal
 
     build = run_installed(installed, blog, "build")
     assert build.returncode == 0, build.stderr
-    assert build.stdout.startswith("3 posts read, 0 skipped, 6 feeds written, 0 unchanged in ")
+    assert build.stdout.startswith("3 posts read, 0 skipped, 13 files written, 0 unchanged in ")
     assert (blog / "_site" / "feeds" / "atom.xml").is_file()
 
     preview = run_installed(installed, blog, "digest", "--preview", "x.html")

@@ -97,7 +97,8 @@ def test_deleting_every_post_empties_every_feed_including_the_site_feed(site, tm
     for path in site.posts.iterdir():
         path.unlink()
     report = build(warm, now=NOW)
-    assert report.posts == 0 and report.written == 6
+    # 3 feeds x 3 formats, 2 category pages, the index page and the OPML list
+    assert report.posts == 0 and report.written == 13
     for path in sorted(warm.output.rglob("*.xml")):
         assert check_feed(path).entries == []
     assert tree(warm.output) == cold_tree(site, tmp_path, warm)
@@ -114,8 +115,12 @@ def test_dropping_a_format_removes_its_files_and_nothing_else(site, tmp_path):
     assert sorted(str(p.relative_to(warm.output)) for p in warm.output.rglob("*.*")) == [
         "atom.xml",
         "category/duzhe/atom.xml",
+        "category/duzhe/index.html",
         "category/duzhe/rss.xml.bak",
         "category/kejiribao/atom.xml",
+        "category/kejiribao/index.html",
+        "feeds.opml",
+        "index.html",
         "robots.txt",
     ]
 
@@ -136,9 +141,9 @@ def test_files_of_ours_in_a_tag_folder_go_but_other_files_stay(site, tmp_path):
     tagged = settings_for(site, tmp_path, config="feeds: {tags: true}\n")
     build(tagged, now=NOW)
     folder = tagged.output / "tag" / safe_slug("科技")
-    (folder / "index.html").write_text("mine", encoding="utf-8")
+    (folder / "notes.html").write_text("mine", encoding="utf-8")  # index.html is the feed's page
     build(settings_for(site, tmp_path), now=NOW)
-    assert sorted(p.name for p in folder.iterdir()) == ["index.html"]
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.html"]
 
 
 def test_a_new_output_folder_leaves_the_old_ones_feeds_alone(site, tmp_path):
@@ -164,7 +169,8 @@ def test_a_build_that_fails_while_writing_replaces_no_file(site, tmp_path):
     shutil.rmtree(warm.output / "category/zz")
     (warm.output / "category/zz").write_text("not a folder", encoding="utf-8")
     before["category/zz"] = b"not a folder"
-    del before["category/zz/atom.xml"], before["category/zz/rss.xml"]
+    for name in ("atom.xml", "rss.xml", "feed.json", "index.html"):
+        del before[f"category/zz/{name}"]
     with pytest.raises(NotADirectoryError):
         build(warm, now=NOW)
     assert tree(warm.output) == before  # no feed replaced, no temporary file left

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from feeds.site.render import render_body, sanitize, summarize, xml_safe
+import pytest
+
+from feeds.site.render import render_body, sanitize, strip_html, summarize, xml_safe
 
 POST_URL = "https://finews.withounder.com/emnews/2021/12/08/202112082206736198.html"
 
@@ -108,6 +110,20 @@ def test_summary_of_a_post_that_is_only_a_link_is_the_link():
 
 def test_empty_body_has_empty_summary():
     assert render_body("", is_markdown=True, base_url=POST_URL, summary_length=140).summary == ""
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        ("<b>加粗</b>标题", "加粗标题"),
+        ("A <script>alert(1)</script>B<!-- x --><style>p{}</style>", "A B"),
+        ('<a href="/x">链接</a> & 其他', "链接 & 其他"),
+        ("利率<3%，涨幅>2%", "利率<3%，涨幅>2%"),
+        ("AT&amp;T", "AT&amp;T"),
+    ],
+)
+def test_titles_are_stripped_of_html_as_jekyll_feed_does(title, text):
+    assert strip_html(title) == text
 
 
 def test_character_references_xml_forbids_are_removed_after_sanitizing():

@@ -146,3 +146,37 @@ def test_bounces_command_prints_one_summary_line(config, tmp_path):
         2,
         "error: bounces.maildir: not set (or give --maildir DIR)\n",
     )
+
+
+def test_export_cells_that_a_spreadsheet_would_run_as_formulas_start_with_a_quote(config, tmp_path):
+    store = SubscriberStore(tmp_path / "state")
+    store.add("=1+1@example.com", '=HYPERLINK("http://evil.example","x")', None, Origin("web"), NOW)
+    store.add("-2@example.com", "@SUM(A1)", ["+x"], Origin("web"), NOW)
+    store.add("plain@example.com", "读者 = 1", None, Origin("web"), NOW)
+    exported = feeds(config, "subscribers", "export").stdout
+    rows = [(r["email"], r["name"], r["categories"]) for r in csv.DictReader(io.StringIO(exported))]
+    assert rows == [
+        ("'-2@example.com", "'@SUM(A1)", "'+x"),
+        ("'=1+1@example.com", '\'=HYPERLINK("http://evil.example","x")', "all"),
+        ("plain@example.com", "读者 = 1", "all"),
+    ]
+    file = tmp_path / "again.csv"
+    file.write_text(exported, encoding="utf-8")
+    assert feeds(config, "subscribers", "import", str(file)).exit_code == 0
+    assert store.by_email("=1+1@example.com").name == '=HYPERLINK("http://evil.example","x")'
+    assert [s.email for s in store.all()] == [
+        "-2@example.com",
+        "=1+1@example.com",
+        "plain@example.com",
+    ]
+
+
+def test_add_after_forget_records_nothing(config, tmp_path):
+    feeds(config, "subscribers", "add", "gone@example.com")
+    feeds(config, "subscribers", "remove", "gone@example.com", "--forget")
+    result = feeds(config, "subscribers", "add", "gone@example.com")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "gone@example.com is suppressed (it left or was forgotten); not added\n",
+    )
+    assert SubscriberStore(tmp_path / "state").all() == []

@@ -45,7 +45,7 @@ def test_feeds_appear_and_are_rebuilt_when_a_post_is_added(site, service, tmp_pa
     wait_for(lambda: "第二篇" in feed.read_text(encoding="utf-8"))
     assert running.stop() == 0
     assert running.lines("build")[0].endswith(
-        "1 posts read, 0 skipped, 4 feeds written, 0 unchanged"
+        "1 posts read, 0 skipped, 9 files written, 0 unchanged"
     )
     assert "stopped" in running.text()
 

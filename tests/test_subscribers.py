@@ -61,19 +61,37 @@ def test_confirm_activates_with_what_was_asked(store):
 
 def test_confirm_with_an_old_token_version_changes_nothing(store):
     subscriber, _ = subscribe(store)
-    store.revoke_tokens(subscriber.id)
+    store.revoke_tokens(subscriber.id, Origin("cli"), NOW)
     assert store.confirm(subscriber.id, 1, Origin("web"), NOW) is None
     assert store.get(subscriber.id).status == "pending"
 
 
-def test_an_unconfirmed_request_never_changes_an_active_subscriber(store):
+def test_a_request_for_an_active_address_keeps_nothing_a_confirmation_could_apply(store):
     subscriber, _ = subscribe(store)
     store.confirm(subscriber.id, 1, Origin("web"), NOW)
     again, send = subscribe(store, categories=("emnews",), now=NOW + 2 * DAY)
-    assert send is True
+    assert send is True  # the caller mails the reader their preferences link
     assert (again.status, again.categories) == ("active", ("kejiribao",))
+    assert store.as_requested(subscriber.id) == again
     after = store.confirm(subscriber.id, 1, Origin("web"), NOW + 2 * DAY)
-    assert after.categories == ("emnews",)
+    assert after.categories == ("kejiribao",)
+
+
+def test_a_returning_readers_request_is_what_the_confirmation_describes(store):
+    subscriber, _ = subscribe(store)
+    store.confirm(subscriber.id, 1, Origin("web"), NOW)
+    store.unsubscribe(subscriber.id, Origin("web"), NOW)
+    store.request("reader@example.com", "新", ["emnews"], WEB, NOW + DAY, confirm_interval=DAY)
+    wish = store.as_requested(subscriber.id)
+    assert (wish.status, wish.name, wish.categories) == ("unsubscribed", "新", ("emnews",))
+
+
+def test_a_confirmation_mail_that_failed_does_not_count_against_the_interval(store):
+    subscriber, _ = subscribe(store)
+    store.mail_failed(subscriber.id, NOW - DAY)  # an older attempt's failure changes nothing
+    assert subscribe(store, now=NOW + timedelta(hours=1))[1] is False
+    store.mail_failed(subscriber.id, NOW)
+    assert subscribe(store, now=NOW + timedelta(hours=1))[1] is True
 
 
 def test_unsubscribe_is_idempotent_suppresses_and_keeps_the_token_version(store):
@@ -140,8 +158,71 @@ def test_suppression_outlives_a_forgotten_subscriber(store):
     assert store.forget(subscriber.id, NOW)
     assert store.get(subscriber.id) is None
     assert store.is_suppressed("GONE@example.com")
-    again, changed = store.add("gone@example.com", None, None, Origin("import"), NOW)
-    assert (again.status, changed) == ("unsubscribed", False)
+
+
+def test_an_import_after_forget_recreates_no_record_of_the_erased_person(store):
+    subscriber, _ = store.add("gone@example.com", "Gone", None, Origin("cli"), NOW)
+    store.forget(subscriber.id, NOW)
+    again, changed = store.add("gone@example.com", "Gone", None, Origin("import"), NOW)
+    assert (again, changed) == (None, False)
+    assert store.by_email("gone@example.com") is None and store.all() == []
+
+
+def test_a_forgotten_subscribers_id_is_never_given_to_the_next_one(store):
+    first, _ = store.add("first@example.com", None, None, Origin("cli"), NOW)
+    gone, _ = store.add("gone@example.com", None, None, Origin("cli"), NOW)
+    store.forget(gone.id, NOW)
+    stranger, _ = subscribe(store, "stranger@example.com")
+    assert stranger.id not in (first.id, gone.id)
+    assert [e.event for e in store.consent_log(gone.id)] == ["import", "forget"]
+
+
+def test_ids_are_not_reused_in_a_database_made_before_autoincrement(tmp_path):
+    (tmp_path / "state").mkdir()
+    with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:
+        db.execute(  # the subscribers table as the first release created it
+            "CREATE TABLE subscribers (id INTEGER PRIMARY KEY, email TEXT NOT NULL, "
+            "email_key TEXT NOT NULL UNIQUE, name TEXT, status TEXT NOT NULL, categories TEXT, "
+            "token_version INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL, "
+            "confirmed_at TEXT, unsubscribed_at TEXT, source TEXT NOT NULL, "
+            "requested_name TEXT, requested_at TEXT, requested_categories TEXT, "
+            "confirm_sent_at TEXT)"
+        )
+    db.close()
+    store = SubscriberStore(tmp_path / "state")
+    try:
+        gone, _ = store.add("gone@example.com", None, None, Origin("cli"), NOW)
+        store.forget(gone.id, NOW)
+        imported, _ = store.add("next@example.com", None, None, Origin("import"), NOW)
+        requested, _ = subscribe(store, "stranger@example.com")
+        store.forget(requested.id, NOW)
+        store.add_many([("bulk@example.com", None, None)], Origin("import"), NOW)
+        bulk = store.by_email("bulk@example.com")
+        assert gone.id < imported.id < requested.id < bulk.id
+    finally:
+        store.close()
+
+
+def test_revoking_links_is_in_the_consent_log(store):
+    subscriber, _ = store.add("a@example.com", None, None, Origin("cli"), NOW)
+    store.revoke_tokens(subscriber.id, Origin("cli"), NOW + DAY)
+    assert [(e.event, e.at) for e in store.consent_log(subscriber.id)] == [
+        ("import", NOW),
+        ("revoke", NOW + DAY),
+    ]
+
+
+def test_an_unsubscribe_never_softens_a_bounce_or_a_complaint(store):
+    for status, mark in (("bounced", store.mark_bounced), ("complained", store.mark_complained)):
+        subscriber, _ = store.add(f"{status}@example.com", None, None, Origin("cli"), NOW)
+        mark(subscriber.id, Origin("bounce"), NOW)
+        after = store.unsubscribe(subscriber.id, Origin("one-click"), NOW + DAY)
+        assert (after.status, after.unsubscribed_at) == (status, NOW)
+        assert store.suppression(f"{status}@example.com") == status
+    complained = store.by_email("complained@example.com")
+    assert store.mark_bounced(complained.id, Origin("bounce"), NOW + DAY).status == "complained"
+    bounced = store.by_email("bounced@example.com")
+    assert store.mark_complained(bounced.id, Origin("bounce"), NOW + DAY).status == "complained"
 
 
 def test_consent_log_records_truncated_ip_and_user_agent_and_is_append_only(store, tmp_path):

@@ -69,7 +69,7 @@ def test_old_keys_still_verify_and_the_first_key_signs(reader):
 def test_revoked_and_forgotten_subscribers_are_refused(store, reader):
     claim = Claim(reader.id, reader.token_version)
     assert check(claim, store) == reader
-    store.revoke_tokens(reader.id)
+    store.revoke_tokens(reader.id, Origin("cli"), NOW)
     assert check(claim, store) is Refusal.REVOKED
     assert check(Claim(999, 1), store) is Refusal.REVOKED
 

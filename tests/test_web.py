@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from feeds.newsletter.subscribers import SubscriberStore
+from feeds.newsletter.subscribers import Origin, SubscriberStore
 from feeds.newsletter.tokens import Tokens
-from tests.conftest import WEB_SECRET, WebServer, feeds_args
+from tests.conftest import WEB_SECRET, WebServer, feeds_args, wait_for
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
@@ -433,7 +433,7 @@ def test_revoked_tokens_are_refused_and_change_nothing(web_server):
         active(web_server, client, address)
     old = token_for(web_server, "unsubscribe", address)
     store = SubscriberStore(web_server.state_dir)
-    store.revoke_tokens(store.by_email(address).id)
+    store.revoke_tokens(store.by_email(address).id, Origin("cli"), datetime.now(UTC))
     store.close()
     before = state(web_server)
     response = httpx.post(f"{web_server.url}/unsubscribe/{old}")
@@ -548,6 +548,31 @@ def test_a_missing_secret_stops_with_one_line_and_exit_2(tmp_path, smtp_server):
     )
 
 
+def test_a_port_in_use_is_one_line_and_exit_1_without_claiming_to_serve(tmp_path, smtp_server):
+    import subprocess
+
+    server = WebServer(tmp_path, smtp_server.port)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        result = subprocess.run(
+            feeds_args("serve", "--config", server.config, "--port", port),
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "FEEDS_SECRET": WEB_SECRET},
+            timeout=120,
+        )
+    finally:
+        taken.close()
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n",
+    )
+
+
 def test_without_a_web_section_serve_stops_with_one_line_and_exit_2(tmp_path, site):
     import subprocess
 
@@ -558,6 +583,129 @@ def test_without_a_web_section_serve_stops_with_one_line_and_exit_2(tmp_path, si
         2,
         "error: web: missing; feeds serve needs web.url and web.secret_env\n",
     )
+
+
+def test_forms_work_when_web_url_is_written_with_capitals(tmp_path, smtp_server):
+    server = WebServer(tmp_path, smtp_server.port)
+    written = f"http://LocalHost:{server.port}/newsletter"
+    server.config.write_text(
+        server.config.read_text().replace(f"url: {server.url}", f"url: {written}"),
+        encoding="utf-8",
+    )
+    server.origin = f"http://localhost:{server.port}"  # what a browser sends as Origin
+    server.start()
+    server.smtp = smtp_server
+    try:
+        with browser(server) as client:
+            response = subscribe(client, "capitals@example.org")
+    finally:
+        server.stop()
+    assert response.status_code == 200 and "请查收邮件" in response.text
+
+
+def test_a_web_url_with_a_chinese_path_serves_its_pages_and_links_there(tmp_path, smtp_server):
+    server = WebServer(tmp_path, smtp_server.port)
+    server.config.write_text(
+        server.config.read_text().replace(f"url: {server.url}", f"url: {server.origin}/订阅"),
+        encoding="utf-8",
+    )
+    server.url = f"{server.origin}/%E8%AE%A2%E9%98%85"
+    server.start()
+    server.smtp = smtp_server
+    try:
+        with browser(server) as client:
+            response = subscribe(client, "path@example.org")
+        [mail] = mails_to(server, "path@example.org")
+    finally:
+        server.stop()
+    assert response.status_code == 200 and "请查收邮件" in response.text
+    assert confirm_link(mail).startswith(f"{server.url}/confirm/")
+
+
+# --- confirmation mails: who may change what, failures, slow relays ------------------------------
+
+
+def test_a_stranger_cannot_change_an_active_readers_categories_or_name(tmp_path, smtp_server):
+    server = WebServer(tmp_path, smtp_server.port, "  confirm_interval: 1s\n").start()
+    server.smtp = smtp_server
+    address = "victim@example.org"
+    try:
+        with browser(server) as client:
+            active(server, client, address)
+        time.sleep(1.5)  # past confirm_interval: the address may get a mail again
+        with browser(server) as stranger:
+            subscribe(stranger, address, ("emnews",), name="Win a prize at scam.example")
+        first, second = mails_to(server, address, count=2)
+        text = second.get_payload()[0].get_payload(decode=True).decode("utf-8")
+        assert "/confirm/" not in text and f"{server.url}/preferences/" in text
+        assert "scam" not in str(second["To"]) and "scam" not in text
+        for link in re.findall(r"https?://\S+/confirm/\S+", confirm_link(first)):
+            httpx.post(link)  # the reader's old confirmation link, pressed again
+    finally:
+        server.stop()
+    store = SubscriberStore(server.state_dir)
+    reader = store.by_email(address)
+    store.close()
+    assert (reader.status, reader.name, reader.categories) == ("active", None, ("kejiribao",))
+
+
+def test_the_confirmation_mail_describes_what_confirming_would_apply(web_server):
+    address = "returning@example.org"
+    with browser(web_server) as client:
+        active(web_server, client, address)
+        client.post(f"unsubscribe/{token_for(web_server, 'unsubscribe', address)}")
+    store = SubscriberStore(web_server.state_dir)
+    with sqlite3.connect(store.path) as db:  # a day later, as far as the interval knows
+        db.execute("UPDATE subscribers SET confirm_sent_at = NULL")
+    db.close()
+    store.close()
+    with browser(web_server) as client:
+        subscribe(client, address, ("emnews",), name="回来的读者")
+    mail = mails_to(web_server, address, count=2)[1]
+    text = mail.get_payload()[0].get_payload(decode=True).decode("utf-8")
+    assert "（东财滚动新闻）" in text and "科技日报" not in text
+
+
+def test_a_confirmation_mail_that_could_not_go_out_does_not_block_asking_again(web_server):
+    address = "unlucky@example.org"
+    web_server.smtp.refuse.add(address)
+    with browser(web_server) as client:
+        subscribe(client, address)
+        wait_for(lambda: address in web_server.smtp.rcpts)
+        web_server.smtp.refuse.discard(address)
+        deadline = time.monotonic() + 30
+        while not mails_to(web_server, address, wait=0.5) and time.monotonic() < deadline:
+            subscribe(client, address)
+    assert len(mails_to(web_server, address, wait=0)) == 1
+
+
+def test_a_relay_that_never_answers_leaves_every_page_answering(tmp_path):
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(200)  # accepts connections in the kernel, never says a word
+    server = WebServer(tmp_path, blackhole.getsockname()[1], "  subscribe_limit: 10000\n")
+    server.config.write_text(
+        server.config.read_text().replace("retries: 0", "retries: 3, timeout: 300"),
+        encoding="utf-8",
+    )
+    server.start()
+    try:
+        fresh = httpx.Limits(max_keepalive_connections=0)  # no request waits behind another
+        with httpx.Client(
+            base_url=server.url + "/",
+            headers={"origin": server.origin, "sec-fetch-site": "same-origin"},
+            limits=fresh,
+            timeout=30,
+        ) as client:
+            for number in range(60):
+                assert subscribe(client, f"r{number}@example.org").status_code == 200
+        assert httpx.get(f"{server.origin}/healthz", timeout=30).text == "ok\n"
+        token = token_for(server, "unsubscribe", "r1@example.org")
+        assert httpx.get(f"{server.url}/unsubscribe/{token}", timeout=30).status_code == 200
+    finally:
+        blackhole.close()  # the waiting connections are reset: the mail threads end
+        server.process.kill()
+        server.process.wait(timeout=60)
 
 
 # --- the digest ------------------------------------------------------------------------------------

@@ -6,24 +6,14 @@ server the HTTP tests drive, with JavaScript on, as a reader meets it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from feeds.newsletter.subscribers import SubscriberStore
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.test_web import confirm_link, mails_to, token_for
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not here")
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = CHROMIUM_ARGS
 
 
 SCREEN = {"width": 375, "height": 667}

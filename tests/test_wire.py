@@ -9,7 +9,7 @@ import pytest
 
 from feeds.newsletter.audience import Links
 from feeds.newsletter.digest import build_message
-from feeds.newsletter.mailpolicy import MAIL
+from feeds.newsletter.mailpolicy import policy_for
 from feeds.newsletter.state import Variant
 from feeds.newsletter.wire import Wire, boundary_for
 from tests.conftest import NOW
@@ -29,6 +29,8 @@ RECIPIENTS = [
     ),
     ("tab@example.com", "Ünïcödé\tname"),
     ("用户@example.com", "非 ASCII 地址"),  # left to build_message, same boundary
+    ("Mixed.Case@Example.COM", "Case"),
+    ("idna@bücher.example", "IDNA 域名"),
 ]
 BODIES = [
     ("今日要闻\n%%feeds-recipient%%\n退订：%%feeds-unsubscribe%%\n", "<p>今日</p>"),
@@ -57,7 +59,8 @@ def both(settings, variant, email_address, name, links):
         links=links,
     )
     reference.set_boundary(boundary_for(message_id))
-    return fast, reference.as_bytes(policy=MAIL)
+    sender = links.envelope_sender if links else settings.sender.addr_spec
+    return fast, reference.as_bytes(policy=policy_for(sender, email_address))
 
 
 @pytest.mark.parametrize("web", [False, True])
@@ -109,3 +112,18 @@ def test_the_four_encodings_the_email_package_picks_are_all_compared():
 
     seen = {Encoder().encode(text)[0] for pair in BODIES for text in pair}
     assert seen == {"7bit", "8bit", "quoted-printable", "base64"}
+
+
+def test_a_text_holding_the_derived_boundary_gets_another_one(site, make_settings):
+    settings = make_settings(news_site(site).root, digest_config())
+    line = "--" + boundary_for("<m@x>")
+    variant = Variant("v", "摘要", f"<p>x</p>\n{line}\n", f"正文\n{line}\n", 1)
+    raw = Wire(settings, NOW).message(
+        variant, email="a@example.com", name=None, message_id="<m@x>", date=NOW
+    )
+    parsed = email.message_from_bytes(raw, policy=compat32)
+    assert parsed.get_boundary() != boundary_for("<m@x>")
+    text, html = (
+        p.get_payload(decode=True).decode().replace("\r\n", "\n") for p in parsed.get_payload()
+    )
+    assert (text, html) == (f"正文\n{line}\n", f"<p>x</p>\n{line}\n")

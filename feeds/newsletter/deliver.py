@@ -28,7 +28,7 @@ from typing import Protocol
 
 from feeds.config import SmtpOptions
 from feeds.errors import ConfigError, DeliveryError
-from feeds.newsletter.mailpolicy import MAIL
+from feeds.newsletter.mailpolicy import policy_for
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,11 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def flattened(message: EmailMessage | bytes) -> bytes:
+def flattened(message: EmailMessage | bytes, sender: str, recipient: str) -> bytes:
     """The bytes that go out; a digest comes already flattened (feeds.newsletter.wire)."""
-    return message if isinstance(message, bytes) else message.as_bytes(policy=MAIL)
+    if isinstance(message, bytes):
+        return message
+    return message.as_bytes(policy=policy_for(sender, recipient))
 
 
 def message_id_of(message: EmailMessage | bytes) -> str:
@@ -82,7 +84,7 @@ class Outbox:
             return
         temporary = self.folder / "tmp" / name
         with open(temporary, "wb") as stream:
-            stream.write(flattened(message))
+            stream.write(flattened(message, sender, recipient))
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, self.folder / "new" / name)
@@ -274,7 +276,7 @@ class Smtp:
         try:
             if self.connection is None:
                 self.connection = self.connect()
-            data = flattened(message)  # flattened once, not again by smtplib
+            data = flattened(message, sender, recipient)  # once, not again by smtplib
             options = [] if (sender + recipient).isascii() else ["SMTPUTF8"]
             self.connection.restart_deadline()
             self.connection.sendmail(sender, [recipient], data, mail_options=options)

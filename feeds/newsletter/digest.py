@@ -28,6 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from feeds.config import Settings
 from feeds.errors import TemplateError
+from feeds.newsletter.mailpolicy import recipient_address
 from feeds.newsletter.state import Variant
 from feeds.output.feedwriter import feed_url, safe_slug
 from feeds.site.post import Post
@@ -360,6 +361,21 @@ def unsubscribe_link(settings: Settings, email: str) -> str:
     return https_uri or mailto_uri
 
 
+def ways_out(settings: Settings, email: str, links: Links | None) -> tuple[str, bool, str, str]:
+    """List-Unsubscribe's value, whether it offers one click, and the footer's two links.
+
+    With ``links`` (a web section) the reader's own signed pages; without,
+    the configured ``unsubscribe_url``, else the mailto: URI alone.
+    """
+    mailto_uri, https_uri = unsubscribe_uris(settings, email)
+    if links is not None:
+        uris = f"<{links.unsubscribe}>, <{mailto_uri}>"
+        return uris, True, links.unsubscribe, links.preferences
+    if https_uri:
+        return f"<{mailto_uri}>, <{https_uri}>", True, https_uri, ""
+    return f"<{mailto_uri}>", False, mailto_uri, ""
+
+
 def message_id(digest_key: str, email: str, domain: str) -> str:
     """The same digest to the same person always has the same Message-ID."""
     person = hashlib.sha256(email.lower().encode("utf-8")).hexdigest()[:16]
@@ -383,29 +399,18 @@ def build_message(
     """
     sender = settings.sender
     domain = urlsplit(settings.site.url).hostname or sender.domain
-    mailto_uri, https_uri = unsubscribe_uris(settings, email)
-    unsubscribe = unsubscribe_link(settings, email)
-    preferences = ""
-    if links is not None:
-        https_uri = unsubscribe = links.unsubscribe
-        preferences = links.preferences
-    user, _, host = email.rpartition("@")
+    list_unsubscribe, one_click, unsubscribe, preferences = ways_out(settings, email, links)
 
     message = EmailMessage()
     message["Subject"] = one_line(variant.subject)
     message["From"] = Address(one_line(sender.display_name), sender.username, sender.domain)
-    message["To"] = Address(one_line(name or ""), user, host)
+    message["To"] = recipient_address(one_line(name or ""), email)
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     message["List-Id"] = f"{one_line(settings.site.title)} <digest.{domain}>"
-    if links is not None:
-        message["List-Unsubscribe"] = f"<{https_uri}>, <{mailto_uri}>"
+    message["List-Unsubscribe"] = list_unsubscribe
+    if one_click:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    elif https_uri:
-        message["List-Unsubscribe"] = f"<{mailto_uri}>, <{https_uri}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    else:
-        message["List-Unsubscribe"] = f"<{mailto_uri}>"
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(
         personalize(variant.text, email, unsubscribe, html=False, preferences_url=preferences)

@@ -443,7 +443,7 @@ class _Delivery:
             date=digest.created_at,
             links=links,
         )
-        sender = links.envelope_sender if links else settings.sender.addr_spec
+        sender = self.wire.envelope_sender(links)
         try:
             transport.send(message, sender, recipient.email)
         except PermanentFailure as exc:

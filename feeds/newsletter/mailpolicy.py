@@ -10,6 +10,7 @@ characters (RFC 5322 allows 998), which is what every large sender does.
 
 from __future__ import annotations
 
+from email.headerregistry import Address
 from email.policy import SMTP, EmailPolicy
 
 URI_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
@@ -35,3 +36,26 @@ class MailPolicy(EmailPolicy):
 
 
 MAIL = MailPolicy(linesep=SMTP.linesep)
+# For messages that go out with SMTPUTF8 anyway (RFC 6531/6532): headers in plain UTF-8,
+# because an encoded word inside an address (``<=?utf-8?b?...?=@example.com>``) is no address.
+MAIL_UTF8 = MAIL.clone(utf8=True)
+
+
+def policy_for(sender: str, recipient: str) -> EmailPolicy:
+    """The policy that matches the envelope: UTF-8 headers exactly when SMTPUTF8 is used."""
+    return MAIL if (sender + recipient).isascii() else MAIL_UTF8
+
+
+def recipient_address(display_name: str, email: str) -> Address:
+    """The To: address with its domain IDNA-encoded (``xn--``), which every server reads.
+
+    A non-ASCII local part has no ASCII form; ``policy_for`` writes it as UTF-8.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        valid = validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        user, _, host = email.rpartition("@")
+        return Address(display_name, user, host)
+    return Address(display_name, valid.local_part, valid.ascii_domain)

@@ -18,6 +18,9 @@ from feeds.newsletter.subscribers import STATUSES, Origin, Subscriber, Subscribe
 
 COLUMNS = ("email", "name", "categories", "status", "created_at", "confirmed_at", "unsubscribed_at")
 SUPPRESSING = ("unsubscribed", "bounced", "complained")
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection):
+# names and even addresses come from an anonymous web form.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def categories_text(categories: tuple[str, ...] | None) -> str:
@@ -42,6 +45,18 @@ def describe(subscriber: Subscriber) -> str:
     )
 
 
+def cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading formula character gets a ``'``."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def uncell(text: str | None) -> str | None:
+    """What ``cell`` wrote, as it was: an export imports back unchanged."""
+    if text and text.startswith("'") and text[1:].startswith(FORMULA_START):
+        return text[1:]
+    return text
+
+
 def export_csv(subscribers: Iterable[Subscriber]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -50,9 +65,9 @@ def export_csv(subscribers: Iterable[Subscriber]) -> str:
         times = (s.created_at, s.confirmed_at, s.unsubscribed_at)
         writer.writerow(
             (
-                s.email,
-                s.name or "",
-                categories_text(s.categories) if s.categories != () else "",
+                cell(s.email),
+                cell(s.name or ""),
+                cell(categories_text(s.categories) if s.categories != () else ""),
                 s.status,
                 *(t.isoformat() if t else "" for t in times),
             )
@@ -98,6 +113,7 @@ def import_csv(store: SubscriberStore, path: Path, now: datetime) -> ImportRepor
 def import_row(
     store: SubscriberStore, row: dict, origin: Origin, now: datetime, report: ImportReport
 ) -> None:
+    row = {key: uncell(value) if isinstance(value, str) else value for key, value in row.items()}
     email = (row.get("email") or "").strip()
     status = (row.get("status") or "active").strip().lower()
     if status not in STATUSES:
@@ -112,7 +128,7 @@ def import_row(
     subscriber, changed = store.add(
         email, row.get("name") or None, parse_categories(row.get("categories")), origin, now
     )
-    if subscriber.status != "active":
+    if subscriber is None or subscriber.status != "active":
         report.kept += 1
     elif before is None:
         report.added += 1

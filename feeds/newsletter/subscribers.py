@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -38,7 +38,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscribers (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL,
     email_key TEXT NOT NULL UNIQUE,
     name TEXT,
@@ -88,6 +88,10 @@ CREATE TABLE IF NOT EXISTS bounces (
     UNIQUE (subscriber_id, digest, kind)
 );
 """
+
+# A stronger reason is never replaced by a weaker one: a one-click unsubscribe
+# from a reader whose mail bounced or who complained keeps that reason.
+STRENGTH = {"unsubscribed": 1, "bounced": 2, "complained": 3}
 
 _COLUMNS = (
     "id, email, name, status, categories, token_version, created_at, confirmed_at, unsubscribed_at"
@@ -197,6 +201,21 @@ def _load(text: str | None) -> tuple[str, ...] | None:
 
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def _next_id(db: sqlite3.Connection) -> int:
+    """An id no subscriber ever had, not even a forgotten one.
+
+    Without this SQLite hands out the largest rowid + 1 again after a delete,
+    and a stranger would inherit the erased reader's links, bounces and log.
+    New databases also say AUTOINCREMENT; older ones are covered by the log,
+    where every id ever used stays.
+    """
+    row = db.execute(
+        "SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM subscribers), "
+        "(SELECT COALESCE(MAX(subscriber_id), 0) FROM consent_log))"
+    ).fetchone()
+    return row[0] + 1
 
 
 def _subscriber(row: tuple) -> Subscriber:
@@ -363,10 +382,12 @@ class SubscriberStore:
 
         Nothing the reader sees may depend on the answer (the web page is the
         same whatever the address's state), so the caller only decides whether
-        to send. What was asked is kept aside and applied on confirmation: an
-        unconfirmed request never changes an active subscriber. Addresses that
-        bounced or complained get no mail; an address that unsubscribed may
-        ask again, and only its own confirmation lifts the suppression.
+        to send. What was asked is kept aside and applied on confirmation. A
+        request for an active address keeps nothing: anybody can type anybody's
+        address, and the reader changes their choice on their preferences page
+        (the caller mails them its link instead of a confirmation). Addresses
+        that bounced or complained get no mail; an address that unsubscribed
+        may ask again, and only its own confirmation lifts the suppression.
         """
         address = normalise(email)
         wanted = clean_categories(categories)
@@ -377,12 +398,20 @@ class SubscriberStore:
                 (address.lower(),),
             ).fetchone()
             if row is None:
-                cursor = db.execute(
-                    "INSERT INTO subscribers (email, email_key, name, status, categories, "
-                    "created_at, source) VALUES (?,?,?,'pending',?,?,?)",
-                    (address, address.lower(), name, _dump(wanted), now.isoformat(), origin.source),
+                subscriber_id = _next_id(db)
+                db.execute(
+                    "INSERT INTO subscribers (id, email, email_key, name, status, categories, "
+                    "created_at, source) VALUES (?,?,?,?,'pending',?,?,?)",
+                    (
+                        subscriber_id,
+                        address,
+                        address.lower(),
+                        name,
+                        _dump(wanted),
+                        now.isoformat(),
+                        origin.source,
+                    ),
                 )
-                subscriber_id = cursor.lastrowid or 0
                 last_sent = None
             else:
                 subscriber_id, last_sent = row[0], _time(row[-1])
@@ -391,11 +420,12 @@ class SubscriberStore:
                         "UPDATE subscribers SET name = ?, categories = ? WHERE id = ?",
                         (name, _dump(wanted), subscriber_id),
                     )
-            db.execute(
-                "UPDATE subscribers SET requested_at = ?, requested_name = ?, "
-                "requested_categories = ? WHERE id = ?",
-                (now.isoformat(), name, _dump(wanted), subscriber_id),
-            )
+            if row is None or row[3] != "active":
+                db.execute(
+                    "UPDATE subscribers SET requested_at = ?, requested_name = ?, "
+                    "requested_categories = ? WHERE id = ?",
+                    (now.isoformat(), name, _dump(wanted), subscriber_id),
+                )
             self._log(db, subscriber_id, "subscribe", origin, now, wanted)
             reason = db.execute(
                 "SELECT reason FROM suppressions WHERE email_hash = ?",
@@ -410,6 +440,33 @@ class SubscriberStore:
                     (now.isoformat(), subscriber_id),
                 )
         return self.get(subscriber_id), send
+
+    def as_requested(self, subscriber_id: int) -> Subscriber | None:
+        """The subscriber as confirming their open request would make them: what the
+        confirmation mail must describe. Without an open request, as they are."""
+        subscriber = self.get(subscriber_id)
+        row = (
+            self._db()
+            .execute(
+                "SELECT requested_at, requested_name, requested_categories FROM subscribers "
+                "WHERE id = ?",
+                (subscriber_id,),
+            )
+            .fetchone()
+        )
+        if subscriber is None or row is None or row[0] is None:
+            return subscriber
+        return replace(subscriber, name=row[1], categories=_load(row[2]))
+
+    def mail_failed(self, subscriber_id: int, sent_at: datetime) -> None:
+        """Forget that a confirmation mail went out at ``sent_at``: it did not, and the
+        reader asking again must not wait ``confirm_interval`` for nothing."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE subscribers SET confirm_sent_at = NULL "
+                "WHERE id = ? AND confirm_sent_at = ?",
+                (subscriber_id, sent_at.isoformat()),
+            )
 
     def confirm(
         self, subscriber_id: int, token_version: int, origin: Origin, now: datetime
@@ -488,7 +545,7 @@ class SubscriberStore:
             if row is None:
                 return None
             key, current, categories = row
-            if current != status:
+            if STRENGTH.get(current, 0) < STRENGTH[status]:
                 db.execute(
                     "UPDATE subscribers SET status = ?, unsubscribed_at = ?, requested_at = NULL, "
                     "requested_name = NULL, requested_categories = NULL WHERE id = ?",
@@ -498,7 +555,8 @@ class SubscriberStore:
             db.execute(
                 "INSERT INTO suppressions VALUES (?,?,?,?) ON CONFLICT(email_hash) DO UPDATE "
                 "SET reason = excluded.reason, at = excluded.at, source = excluded.source "
-                "WHERE suppressions.reason = 'unsubscribed' AND excluded.reason != 'unsubscribed'",
+                "WHERE suppressions.reason = 'unsubscribed' AND excluded.reason = 'bounced' "
+                "OR suppressions.reason != 'complained' AND excluded.reason = 'complained'",
                 (key_hash(key), status, now.isoformat(), origin.source),
             )
         return self.get(subscriber_id)
@@ -510,12 +568,14 @@ class SubscriberStore:
         categories: Iterable[str] | None,
         origin: Origin,
         now: datetime,
-    ) -> tuple[Subscriber, bool]:
+    ) -> tuple[Subscriber | None, bool]:
         """Add an active subscriber on the operator's word (config, import, command line).
 
         Returns the subscriber and whether it was added or changed. An address
         that unsubscribed, bounced or complained stays as it is: no list the
-        operator holds outranks the reader's own choice.
+        operator holds outranks the reader's own choice. A suppressed address
+        without a record (forgotten, or from an opt-out list) gets none: the
+        answer is (None, False), so an old list never brings an erased person back.
         """
         address = normalise(email)
         wanted = clean_categories(categories)
@@ -528,26 +588,26 @@ class SubscriberStore:
             suppressed = db.execute(
                 "SELECT 1 FROM suppressions WHERE email_hash = ?", (email_hash(address),)
             ).fetchone()
+            if row is None and suppressed:
+                return None, False
             if row is None:
-                status = "active" if not suppressed else "unsubscribed"
-                cursor = db.execute(
-                    "INSERT INTO subscribers (email, email_key, name, status, categories, "
-                    "created_at, confirmed_at, source) VALUES (?,?,?,?,?,?,?,?)",
+                subscriber_id = _next_id(db)
+                db.execute(
+                    "INSERT INTO subscribers (id, email, email_key, name, status, categories, "
+                    "created_at, confirmed_at, source) VALUES (?,?,?,?,'active',?,?,?,?)",
                     (
+                        subscriber_id,
                         address,
                         address.lower(),
                         name,
-                        status,
                         _dump(wanted),
                         now.isoformat(),
-                        now.isoformat() if status == "active" else None,
+                        now.isoformat(),
                         origin.source,
                     ),
                 )
-                subscriber_id = cursor.lastrowid or 0
-                if status == "active":
-                    self._log(db, subscriber_id, "import", origin, now, wanted)
-                changed = status == "active"
+                self._log(db, subscriber_id, "import", origin, now, wanted)
+                changed = True
             else:
                 subscriber_id = row[0]
                 changed = False
@@ -578,6 +638,7 @@ class SubscriberStore:
         with self._transaction() as db:
             known = {row[0] for row in db.execute("SELECT email_key FROM subscribers")}
             suppressed = {row[0] for row in db.execute("SELECT email_hash FROM suppressions")}
+            next_id = _next_id(db)
             added = 0
             for email, name, categories in people:
                 address = normalise(email)
@@ -586,10 +647,11 @@ class SubscriberStore:
                     continue
                 known.add(key)
                 wanted = clean_categories(categories)
-                cursor = db.execute(
-                    "INSERT INTO subscribers (email, email_key, name, status, categories, "
-                    "created_at, confirmed_at, source) VALUES (?,?,?,'active',?,?,?,?)",
+                db.execute(
+                    "INSERT INTO subscribers (id, email, email_key, name, status, categories, "
+                    "created_at, confirmed_at, source) VALUES (?,?,?,?,'active',?,?,?,?)",
                     (
+                        next_id + added,
                         address,
                         key,
                         clean_name(name),
@@ -599,7 +661,7 @@ class SubscriberStore:
                         origin.source,
                     ),
                 )
-                self._log(db, cursor.lastrowid or 0, "import", origin, now, wanted)
+                self._log(db, next_id + added, "import", origin, now, wanted)
                 added += 1
         return added
 
@@ -632,7 +694,11 @@ class SubscriberStore:
             )
 
     def forget(self, subscriber_id: int, now: datetime) -> bool:
-        """Delete the subscriber's row (erasure); the suppression and the log stay, nameless."""
+        """Delete the subscriber's row (erasure); the suppression and the log stay, nameless.
+
+        The log's "forget" event proves the erasure was done, and keeps the id
+        taken: ids are never given out again (see ``_next_id``).
+        """
         with self._transaction() as db:
             row = db.execute(
                 "SELECT email FROM subscribers WHERE id = ?", (subscriber_id,)
@@ -644,15 +710,18 @@ class SubscriberStore:
                 (email_hash(row[0]), now.isoformat()),
             )
             db.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
+            self._log(db, subscriber_id, "forget", Origin("cli"), now, None)
         return True
 
-    def revoke_tokens(self, subscriber_id: int) -> Subscriber | None:
+    def revoke_tokens(self, subscriber_id: int, origin: Origin, now: datetime) -> Subscriber | None:
         """Make every link already mailed to this subscriber useless (a leaked link)."""
         with self._transaction() as db:
-            db.execute(
+            cursor = db.execute(
                 "UPDATE subscribers SET token_version = token_version + 1 WHERE id = ?",
                 (subscriber_id,),
             )
+            if cursor.rowcount:
+                self._log(db, subscriber_id, "revoke", origin, now, None)
         return self.get(subscriber_id)
 
     def record_bounce(self, subscriber_id: int, kind: str, digest: str, now: datetime) -> None:

@@ -5,15 +5,17 @@ most of it quoted-printable encoding in pure Python and header parsing; with
 nearly every reader's digest different, that is most of a run's CPU. Here the
 headers that every message of a run shares are folded once, the per-recipient
 ones (To, Message-ID, List-Unsubscribe) are folded by the same policy as
-``build_message`` would, and the two text parts are encoded as
-``set_content`` chooses (7bit, 8bit, quoted-printable or base64), with
-quoted-printable lines cached: a section's lines recur in many digests.
+``build_message`` would (the To address made by the same function, IDNA and
+all), and the two text parts are encoded as ``set_content`` chooses (7bit,
+8bit, quoted-printable or base64), with quoted-printable lines cached: a
+section's lines recur in many digests.
 
 The result is what ``build_message(...).as_bytes(policy=MAIL)`` gives with
 the same MIME boundary (tests compare the two over many recipients). The
 boundary is derived from the Message-ID, so the same message gets the same
-bytes. A recipient the shortcut does not cover (a non-ASCII address, a
-boundary that happens to occur in the text) gets ``build_message``'s bytes.
+bytes. A message the shortcut does not cover (a non-ASCII address, which
+goes out with SMTPUTF8 and UTF-8 headers; a boundary that happens to occur
+in the text) gets ``build_message``'s bytes, flattened as the transport would.
 """
 
 from __future__ import annotations
@@ -35,10 +37,9 @@ from feeds.newsletter.digest import (
     build_message,
     one_line,
     personalize,
-    unsubscribe_link,
-    unsubscribe_uris,
+    ways_out,
 )
-from feeds.newsletter.mailpolicy import MAIL
+from feeds.newsletter.mailpolicy import MAIL, policy_for, recipient_address
 from feeds.newsletter.state import Variant
 
 if TYPE_CHECKING:
@@ -139,15 +140,11 @@ class Wire:
         links: Links | None = None,
     ) -> bytes:
         """``build_message(...)``'s bytes, as the SMTP transport sends them."""
-        if not email.isascii():  # IDNA and SMTPUTF8 rules live in build_message alone
+        if not (self.envelope_sender(links) + email).isascii():  # SMTPUTF8: UTF-8 headers
             return self.slow(variant, email, name, message_id, date, links, same_boundary=True)
-        settings = self.settings
-        mailto_uri, https_uri = unsubscribe_uris(settings, email)
-        unsubscribe = unsubscribe_link(settings, email)
-        preferences = ""
-        if links is not None:
-            https_uri = unsubscribe = links.unsubscribe
-            preferences = links.preferences
+        list_unsubscribe, one_click, unsubscribe, preferences = ways_out(
+            self.settings, email, links
+        )
         text = personalize(
             variant.text, email, unsubscribe, html=False, preferences_url=preferences
         )
@@ -156,19 +153,13 @@ class Wire:
         parts = [self.encoder.part(text, "plain"), self.encoder.part(html, "html", added=True)]
         if any(b"--" + boundary.encode("ascii") in part for part in parts):
             return self.slow(variant, email, name, message_id, date, links, same_boundary=False)
-        if links is not None:
-            uris = header_line("List-Unsubscribe", f"<{https_uri}>, <{mailto_uri}>")
+        uris = header_line("List-Unsubscribe", list_unsubscribe)
+        if one_click:
             uris += self.one_click
-        elif https_uri:
-            uris = header_line("List-Unsubscribe", f"<{mailto_uri}>, <{https_uri}>")
-            uris += self.one_click
-        else:
-            uris = header_line("List-Unsubscribe", f"<{mailto_uri}>")
-        user, _, host = email.rpartition("@")
         head = [
             self.subject(variant.subject),
             self.sender,
-            header_line("To", Address(one_line(name or ""), user, host)),
+            header_line("To", recipient_address(one_line(name or ""), email)),
             self.date,
             header_line("Message-ID", message_id),
             self.list_id,
@@ -180,6 +171,10 @@ class Wire:
         return b"".join(
             [*head, CRLF, line, CRLF, parts[0], CRLF, line, CRLF, parts[1], CRLF, line, b"--", CRLF]
         )
+
+    def envelope_sender(self, links: Links | None) -> str:
+        """MAIL FROM: the reader's VERP address with a web section, else the sender."""
+        return links.envelope_sender if links else self.settings.sender.addr_spec
 
     def subject(self, subject: str) -> bytes:
         if subject not in self.subjects:
@@ -209,4 +204,4 @@ class Wire:
         )
         if same_boundary:
             message.set_boundary(boundary_for(message_id))
-        return message.as_bytes(policy=MAIL)
+        return message.as_bytes(policy=policy_for(self.envelope_sender(links), email))

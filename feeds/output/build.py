@@ -21,6 +21,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from feeds.config import Settings
 from feeds.errors import ConfigError, StrictError
@@ -30,21 +31,33 @@ from feeds.output.cache import (
     FeedIndex,
     ShardedIndex,
     cache_key,
+    file_stamp,
     forget_pickles,
     shard_of,
 )
+from feeds.output.feedwriter import FeedSpec, feed_url, write_if_changed
+from feeds.output.opml import FILE_NAME as OPML_FILE
+from feeds.output.opml import Outline, opml_document
+from feeds.output.pages import PAGE, check_templates, index_page, page_environment, templates_digest
 from feeds.output.parallel import map_batches, workers
-from feeds.output.plan import Groups, feed_specs, newest_groups, place, retracted_specs
+from feeds.output.plan import (
+    Groups,
+    bounds_of,
+    feed_specs,
+    newest_groups,
+    place,
+    retracted_specs,
+)
 from feeds.output.publish import (
     MARKER,
     output_intact,
-    output_name,
     publish,
     record_outputs,
     recover_interrupted_write,
     stage_stale_feeds,
 )
 from feeds.output.registry import Registry, adopt
+from feeds.output.websub import PENDING, announce
 from feeds.site.collect import (
     DEFAULT_MAX_POST_BYTES,
     BadPost,
@@ -62,6 +75,7 @@ log = logging.getLogger(__name__)
 
 # Told how many post files are to be read, it returns what to call as each batch is read.
 Track = Callable[[int], Callable[[int], None]]
+SITE_FILE = "site"  # the signature recorded for the OPML list and the index page
 
 
 @dataclass
@@ -133,7 +147,10 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     scanned = scan(settings.posts_dir)
     feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
     if nothing_changed(settings, feeds_index, scanned, now):
-        return report_unchanged(feeds_index)
+        report = report_unchanged(feeds_index)
+        announce_changes(settings, [], report)
+        return report
+    check_templates(settings)
     stamps = scanned.stamps()
     indexes = Indexes(settings, cache_dir)
     mode = "incremental"
@@ -165,19 +182,59 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     refuse_if_strict(strict, report, indexes)
     report.written, report.unchanged = publish(settings, registry, specs, staged)
     record_outputs(settings, specs, staged, feeds_index)
+    write_site_files(settings, specs, feeds_index, report)
     feeds_index.summary = {
         "next_release": update.next_release,
         "report": (update.posts, update.skipped, update.excluded, tuple(update.problems)),
         "plan_problems": tuple(plan_problems),
-        "outputs": sorted(
-            output_name(spec, kind) for spec in specs for kind in settings.feeds.formats
-        ),
+        "outputs": sorted(feeds_index.outputs),
     }
     feeds_index.scan = scanned
     feeds_index.groups = update.groups
     indexes.save()
     feeds_index.save(cache_dir)
+    changed = [name for name, temporary in staged.files if temporary and not name.endswith(PAGE)]
+    announce_changes(settings, changed, report)
     return report
+
+
+def write_site_files(settings: Settings, specs: list[FeedSpec], feeds_index, report) -> None:
+    """The OPML list and the index page: cheap, so made afresh by every build that writes.
+
+    Feeds left without entries (retracted) are not offered to new readers.
+    """
+    live = [spec for spec in specs if spec.entries]
+    files = {OPML_FILE: opml_list(settings, live)}
+    if settings.feeds.pages:
+        files[PAGE] = index_page(settings, page_environment(settings), live)
+    for relative, data in files.items():
+        written = write_if_changed(settings.output, relative, data)
+        report.written += written
+        report.unchanged += not written
+        if stamp := file_stamp(settings.output / relative):
+            feeds_index.outputs[relative] = (SITE_FILE, *stamp)
+
+
+def opml_list(settings: Settings, specs: list[FeedSpec]) -> bytes:
+    kind = "atom" if "atom" in settings.feeds.formats else settings.feeds.formats[0]
+    outlines = {
+        spec.folder: Outline(
+            spec.name, feed_url(settings.feeds_url, spec.folder, kind), spec.alternate
+        )
+        for spec in specs
+        if spec.folder == "" or spec.folder.startswith("category/")
+    }
+    site_feed = outlines.pop("", None)
+    return opml_document(f"{settings.site.title} · feeds", site_feed, list(outlines.values()))
+
+
+def announce_changes(settings: Settings, changed: list[str], report: BuildReport) -> None:
+    """Tell the hubs (and retry what earlier builds could not tell them); never fails the build."""
+    if not settings.feeds.hubs and not (settings.state_dir / PENDING).exists():
+        return
+    urls = [f"{settings.feeds_url}/{quote(relative)}" for relative in changed]
+    for hub, problem in announce(settings.feeds.hubs, urls, settings.state_dir):
+        report.problems.append(PostProblem(hub, problem, False))
 
 
 def refuse_if_strict(strict: bool, report: BuildReport, indexes: Indexes) -> None:
@@ -224,7 +281,7 @@ def full_update(settings, indexes, stamps, now, future, track, pool) -> Update:
     indexes.urls.entries = {post.url: post.source for post in posts}
     indexes.rewrite = True
     return Update(
-        groups=newest_groups(posts, settings.feeds.limit, settings.feeds.tags),
+        groups=newest_groups(posts, bounds_of(settings), settings.feeds.tags),
         posts=len(posts),
         skipped=sum(p.skipped for p in collected.problems) + len(duplicates),
         excluded=collected.excluded,
@@ -293,8 +350,9 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
     for path in fresh:
         index.put(path, (stamps[path], results[path]))
     groups = {group: list(members) for group, members in saved_groups.items()}
+    bounds = bounds_of(settings)
     for post in new.posts:
-        place(groups, post, settings.feeds.limit, settings.feeds.tags)
+        place(groups, post, bounds, settings.feeds.tags)
     if new.next_release is not None:
         release = new.next_release if release is None else min(release, new.next_release)
     return Update(
@@ -332,6 +390,7 @@ def feeds_key(settings: Settings, future: bool) -> str:
         settings.feeds_url,
         str(settings.output.resolve()),
         future,
+        templates_digest(settings),
     )
 
 

@@ -42,7 +42,7 @@ from feeds.site.post import Post
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3  # 3: titles are stripped of HTML when read
 Stamp = tuple[int, ...]  # (size, mtime_ns, ctime_ns)
 
 

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from urllib.parse import quote
 from feeds import __version__
 from feeds.config import Site
 from feeds.errors import FeedsError
+from feeds.output.jsonfeed import json_feed_document
 from feeds.site.post import EPOCH, Post, PostProblem
 from feeds.site.render import xml_safe
 
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     from feeds.site.render import Rendered
 
 _PLAIN_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml"}
+FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
+ATOM_NS = "http://www.w3.org/2005/Atom"
 _MAX_NAME = 255  # bytes in a file name, on every common file system
 
 
@@ -75,6 +78,8 @@ class FeedSpec:
     kind: str = "site"  # "site", "category" or "tag"
     term: str = ""  # the category or tag as posts write it
     updated: datetime | None = None  # for a feed without entries: when it lost its last one
+    name: str = ""  # the display name of its category or tag, for pages and lists
+    max_bytes: int = 0  # no file of the feed may be larger; 0 for no cap
 
 
 def feed_url(base_url: str, folder: str, kind: str) -> str:
@@ -90,26 +95,38 @@ def feed_document(
     base_url: str,
     rendered: Mapping[str, Rendered],
     problems: list[PostProblem] | None = None,
+    hubs: Sequence[str] = (),
 ) -> bytes:
-    """The bytes of one Atom or RSS document. Same input, same bytes.
+    """The bytes of one Atom, RSS or JSON Feed document. Same input, same bytes.
 
     An entry that feedgen or XML refuses is left out (with a problem naming
     its file) rather than stopping the feed; anything else wrong raises.
     """
+    if kind == "json":
+        return json_feed_document(
+            title=spec.title,
+            home_page_url=spec.alternate,
+            feed_url=feed_url(base_url, spec.folder, kind),
+            site=site,
+            hubs=hubs,
+            entries=spec.entries,
+            rendered=rendered,
+        )
+    document = partial(_document, spec, kind, site, base_url, rendered, hubs=hubs)
     try:
-        return _document(spec, kind, site, base_url, rendered, spec.entries)
+        return document(spec.entries)
     except ENTRY_ERRORS:
         pass
     kept = []
     for post in spec.entries:
         try:
-            _document(spec, kind, site, base_url, rendered, [post])
+            document([post])
         except ENTRY_ERRORS as exc:
             if problems is not None:
                 problems.append(PostProblem(post.source, f"left out of the feeds: {exc}", False))
         else:
             kept.append(post)
-    return _document(spec, kind, site, base_url, rendered, kept)
+    return document(kept)
 
 
 ENTRY_ERRORS = (ValueError, TypeError, OverflowError)
@@ -122,6 +139,7 @@ def _document(
     base_url: str,
     rendered: Mapping[str, Rendered],
     entries: Sequence[Post],
+    hubs: Sequence[str] = (),
 ) -> bytes:
     from feedgen.feed import FeedGenerator
 
@@ -133,6 +151,9 @@ def _document(
     generator.title(xml_safe(spec.title))
     generator.description(as_html(xml_safe(site.description or spec.title), kind))
     generator.link(href=self_url, rel="self")
+    if kind == "atom":
+        for hub in hubs:
+            generator.link(href=hub, rel="hub")
     generator.link(
         href=spec.alternate, rel="alternate"
     )  # last: feedgen's RSS <link> is the last one
@@ -150,7 +171,22 @@ def _document(
         add_entry(generator, post, rendered[post.url], kind)
     if kind == "atom":
         return generator.atom_str(pretty=True, encoding="UTF-8")
-    return generator.rss_str(pretty=True, encoding="UTF-8")
+    return with_rss_hubs(generator.rss_str(pretty=True, encoding="UTF-8"), hubs)
+
+
+def with_rss_hubs(document: bytes, hubs: Sequence[str]) -> bytes:
+    """Add ``<atom:link rel="hub">`` after the RSS self link; feedgen writes only the self link."""
+    if not hubs:
+        return document
+    from lxml import etree
+
+    root = etree.fromstring(document, etree.XMLParser(remove_blank_text=True))
+    channel = root.find("channel")
+    anchor = channel.find(f"{{{ATOM_NS}}}link[@rel='self']")
+    for hub in reversed(hubs):
+        link = etree.Element(f"{{{ATOM_NS}}}link", href=hub, rel="hub")
+        anchor.addnext(link)
+    return etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True)
 
 
 def as_html(text: str, kind: str) -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from feeds.config import Settings
 from feeds.errors import FeedsError
+from feeds.output.bytecap import describe, fit
 from feeds.output.cache import FeedIndex, Stamp, file_stamp
 from feeds.output.feedwriter import (
     FILE_NAMES,
@@ -29,6 +30,7 @@ from feeds.output.feedwriter import (
     stage,
     sweep_temporaries,
 )
+from feeds.output.pages import folder_page, page_environment, page_name
 from feeds.output.parallel import map_batches
 from feeds.output.registry import FILE as REGISTRY_FILE
 from feeds.output.registry import Published, Registry
@@ -50,9 +52,17 @@ def output_name(spec: FeedSpec, kind: str) -> str:
     return f"{spec.folder}/{FILE_NAMES[kind]}" if spec.folder else FILE_NAMES[kind]
 
 
+def output_names(settings: Settings, spec: FeedSpec) -> list[str]:
+    """The files of one feed folder: a document per format, and the folder's page."""
+    names = [output_name(spec, kind) for kind in settings.feeds.formats]
+    if settings.feeds.pages and spec.folder:
+        names.append(page_name(spec.folder))
+    return names
+
+
 def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
     """Everything a feed is made of: settings, title, and each entry with its file's stamp."""
-    parts = [key, spec.folder, spec.title, spec.alternate, str(spec.updated)]
+    parts = [key, spec.folder, spec.title, spec.name, spec.alternate, str(spec.updated)]
     # A post is a function of its file and the site settings (part of ``key``),
     # so its source and the file's stamp stand for all of it.
     parts += [f"{post.source}\0{stamps.get(post.source)}" for post in spec.entries]
@@ -69,8 +79,8 @@ def output_intact(settings, feeds_index, relative: str, signature: str | None = 
 
 def outputs_current(settings, feeds_index, spec, signatures) -> bool:
     return all(
-        output_intact(settings, feeds_index, output_name(spec, kind), signatures[spec.folder])
-        for kind in settings.feeds.formats
+        output_intact(settings, feeds_index, relative, signatures[spec.folder])
+        for relative in output_names(settings, spec)
     )
 
 
@@ -109,7 +119,7 @@ def stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render: Render
     if stale:
         (settings.state_dir / MARKER).parent.mkdir(parents=True, exist_ok=True)
         (settings.state_dir / MARKER).write_text(str(settings.output), encoding="utf-8")
-    renderer = partial(render_feeds, settings, render)
+    renderer = partial(render_feeds, settings, render, rendered={})  # shared by batches run here
     seen: set[PostProblem] = set()
     try:
         for relative, temporary, problems in map_batches(
@@ -127,17 +137,30 @@ def stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render: Render
 
 
 def render_feeds(
-    settings: Settings, render: RenderPost, specs: Sequence[FeedSpec]
+    settings: Settings,
+    render: RenderPost,
+    specs: Sequence[FeedSpec],
+    rendered: dict[str, Rendered],
 ) -> list[tuple[str, str, tuple]]:
-    """Render some feeds into temporary files beside their targets; runs in worker processes.
+    """Render some feeds (and their pages) into temporary files beside their targets.
 
-    Rendering happens where the feed is written, so the HTML of thousands of
-    posts never has to travel between processes. Returns, per file, its name,
-    its temporary file ("" when its bytes are unchanged) and problems found.
+    Runs in worker processes: rendering happens where the feed is written, so
+    the HTML of thousands of posts never has to travel between processes.
+    ``rendered`` keeps what is rendered for the next batches in the same
+    process: a post of a busy window is in the site-wide feed and in its
+    category's. Returns, per file, its name, its temporary file ("" when its
+    bytes are unchanged) and problems found.
     """
-    rendered: dict[str, Rendered] = {}
     problems: list[PostProblem] = []
     results: list[tuple[str, str, tuple]] = []
+    make = partial(
+        feed_document,
+        site=settings.site,
+        base_url=settings.feeds_url,
+        problems=problems,
+        hubs=settings.feeds.hubs,
+    )
+    env = page_environment(settings) if settings.feeds.pages else None
     try:
         for spec in specs:
             for post in spec.entries:
@@ -146,16 +169,16 @@ def render_feeds(
                         post, settings.feeds.summary_length, problems, settings.site.max_post_bytes
                     )
         for spec in specs:
-            for kind in settings.feeds.formats:
-                relative = output_name(spec, kind)
-                data = feed_document(
-                    spec,
-                    kind,
-                    site=settings.site,
-                    base_url=settings.feeds_url,
-                    rendered=rendered,
-                    problems=problems,
-                )
+            documents, cut = fit(spec, settings.feeds.formats, make, rendered)
+            if cut is not None:
+                where = spec.folder or "the site-wide feed"
+                warning = describe(cut, len(spec.entries), spec.max_bytes)
+                problems.append(PostProblem(where, warning, False))
+                spec = replace(spec, entries=spec.entries[: cut.kept])
+            files = {output_name(spec, kind): data for kind, data in documents.items()}
+            if env is not None and spec.folder:
+                files[page_name(spec.folder)] = folder_page(settings, env, spec, rendered)
+            for relative, data in files.items():
                 temporary = stage(settings.output, relative, data)
                 results.append((relative, str(temporary or ""), ()))
     except BaseException:
@@ -203,7 +226,9 @@ def publish(
         final.save(settings.state_dir)
     (settings.state_dir / MARKER).unlink(missing_ok=True)
     unchanged = len(staged.files) - written
-    unchanged += (len(specs) - len(staged.stale)) * len(formats)
+    unchanged += sum(
+        len(output_names(settings, spec)) for spec in specs if spec.folder not in staged.stale
+    )
     return written, unchanged
 
 
@@ -215,10 +240,14 @@ def published_entry(spec: FeedSpec) -> Published:
 def retire(root: Path, before: Registry, after: Registry) -> None:
     """Remove the files of ours that the build no longer produces, and folders left empty."""
     for folder in before.feeds:
-        for kind in before.formats:
-            if (folder in after.feeds and kind in after.formats) or kind not in FILE_NAMES:
-                continue
-            relative = f"{folder}/{FILE_NAMES[kind]}" if folder else FILE_NAMES[kind]
+        names = [
+            f"{folder}/{FILE_NAMES[kind]}" if folder else FILE_NAMES[kind]
+            for kind in before.formats
+            if kind in FILE_NAMES and (folder not in after.feeds or kind not in after.formats)
+        ]
+        if folder and folder not in after.feeds:
+            names.append(page_name(folder))  # a folder's page goes with its last feed
+        for relative in names:
             try:
                 target = safe_target(root, relative)
             except FeedsError:  # a hand-edited registry pointing elsewhere: not ours
@@ -237,8 +266,7 @@ def record_outputs(settings, specs, staged: Staged, feeds_index: FeedIndex) -> N
     """Remember every feed file's signature and stamp, for the next build to skip it."""
     outputs = {}
     for spec in specs:
-        for kind in settings.feeds.formats:
-            relative = output_name(spec, kind)
+        for relative in output_names(settings, spec):
             if spec.folder not in staged.stale:  # checked just now by outputs_current
                 outputs[relative] = feeds_index.outputs[relative]
             elif stamp := file_stamp(settings.output / relative):

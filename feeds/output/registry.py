@@ -130,7 +130,12 @@ def adopt(registry: Registry, output: Path) -> Registry:
         except OSError:
             continue
     for kind, folder in folders:
+        relative = "" if kind == "site" else f"{kind}/{folder.name}"
         for file_kind, file_name in FILE_NAMES.items():
+            if file_kind == "json":  # no generator in JSON Feed: ours beside an XML feed of ours
+                if relative in feeds and (folder / file_name).is_file():
+                    formats.add(file_kind)
+                continue
             terms = our_feed_terms(folder / file_name)
             if terms is None:
                 continue
@@ -142,7 +147,6 @@ def adopt(registry: Registry, output: Path) -> Registry:
                 if not candidates:
                     continue
                 name = candidates[0]
-            relative = "" if kind == "site" else f"{kind}/{folder.name}"
             feeds.setdefault(relative, Published(kind, name))
             formats.add(file_kind)
     if feeds:

@@ -37,6 +37,7 @@ from feeds.site.permalink import (
     url_path,
 )
 from feeds.site.post import Post, PostProblem, timestamp_us
+from feeds.site.render import strip_html
 
 log = logging.getLogger(__name__)
 
@@ -525,7 +526,7 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
 def post_title(value: Any, slug: str, warnings: list[str]) -> str:
     """The title as one clean line; Jekyll's title from the slug when there is none."""
     raw = str(value or "")
-    title = clean_line(raw)
+    title = clean_line(strip_html(raw))  # readers show titles as text, as jekyll-feed makes them
     if title:
         if _CONTROL.search(raw):
             warnings.append(f"title: control characters removed, giving {title!r}")

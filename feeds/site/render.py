@@ -32,6 +32,20 @@ class Rendered:
     summary: str
 
 
+_HTML_BLOCKS = re.compile(r"<script.*?</script>|<!--.*?-->|<style.*?</style>", re.S | re.I)
+_HTML_TAG = re.compile(r"</?[A-Za-z!?][^>]*>", re.S)
+
+
+def strip_html(text: str) -> str:
+    """A title as text, as jekyll-feed's ``strip_html`` makes it: no tags, scripts or comments.
+
+    Only what looks like a tag goes (``<`` then a letter, ``/``, ``!`` or ``?``),
+    so a financial title such as ``利率<3%，涨幅>2%`` keeps its signs. Entities
+    such as ``&amp;`` are text, as in jekyll-feed, and are escaped as such.
+    """
+    return _HTML_TAG.sub("", _HTML_BLOCKS.sub("", text))
+
+
 def xml_safe(text: str) -> str:
     """Remove the characters XML 1.0 forbids, which would make the whole feed unreadable."""
     return _XML_FORBIDDEN.sub("", text)

@@ -11,10 +11,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -37,6 +38,7 @@ from feeds.web.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+MAIL_THREADS = 2
 CATEGORIES_REFRESH = 600.0  # seconds: new categories appear on the form within ten minutes
 
 
@@ -92,6 +94,11 @@ class WebService:
     clock: Callable[[], datetime]
     trusted_proxies: list = field(default_factory=list)
     writer: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
+    # Confirmation mails wait for the relay on threads of their own: a relay that never
+    # answers must not take the threads that /healthz and the token pages run on.
+    mailer: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(MAIL_THREADS, thread_name_prefix="mail")
+    )
 
     def now(self) -> datetime:
         return self.clock()
@@ -122,7 +129,7 @@ def create_app(
         raise ConfigError("web: missing; feeds serve needs web.url and web.secret_env")
     secrets = web_secrets(settings)
     parts = urlsplit(web.url)
-    base = parts.path.rstrip("/")
+    base = parts.path.rstrip("/")  # percent-encoded, as in links; routes match it decoded
     https = parts.scheme == "https"
     pages = Pages(settings, base)
     categories = CategoryList(lambda: site_categories(settings, clock()), monotonic)
@@ -140,7 +147,7 @@ def create_app(
         trusted_proxies=list(web.trusted_proxies),
     )
     app = Starlette(
-        routes=[Route(base + path, endpoint, methods=methods) for path, endpoint, methods in ROUTES]
+        routes=[Route(unquote(base) + path, endpoint, methods=m) for path, endpoint, m in ROUTES]
         + ([Route("/healthz", routes.healthz, methods=["GET"])] if base else []),
         exception_handlers={HTTPException: http_error},
     )

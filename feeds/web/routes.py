@@ -8,6 +8,7 @@ token gets one page and one status, whatever route it came to.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -189,16 +190,29 @@ async def subscribe(request: Request) -> Response:
     except AddressError:
         error = "这不是一个有效的电子邮件地址，请检查后重新填写。"
         return subscribe_page(request, values, error=error, status=400)
-    task = BackgroundTask(mail_confirmation, web, subscriber, now) if send and subscriber else None
+    task = BackgroundTask(queue_mail, web, subscriber.id, now) if send and subscriber else None
     return check_inbox(web, task)
 
 
-def mail_confirmation(web: WebService, subscriber: Subscriber, now) -> None:
-    """Runs after the answer is sent, so how long the mail takes tells nothing about the address."""
+def queue_mail(web: WebService, subscriber_id: int, now: datetime) -> None:
+    """Hand the mail to the service's own mail threads once the answer is sent, so how
+    long it takes tells nothing about the address, and a slow relay holds no thread
+    the pages need."""
+    web.mailer.submit(mail_confirmation, web, subscriber_id, now)
+
+
+def mail_confirmation(web: WebService, subscriber_id: int, now: datetime) -> None:
+    """Send the mail the request asked for; if it did not go, the reader may ask again."""
     try:
-        send_confirmation(web.settings, subscriber, now)
+        subscriber = web.store.as_requested(subscriber_id)
+        if subscriber is not None:
+            send_confirmation(web.settings, subscriber, now)
     except FeedsError as exc:
-        log.error("confirmation mail for subscriber %d not sent: %s", subscriber.id, exc)
+        web.store.mail_failed(subscriber_id, now)
+        log.error("confirmation mail for subscriber %d not sent: %s", subscriber_id, exc)
+    except Exception:  # a bug; nobody awaits this thread, so say it here
+        web.store.mail_failed(subscriber_id, now)
+        log.exception("confirmation mail for subscriber %d not sent", subscriber_id)
 
 
 # --- confirm ---------------------------------------------------------------------------------

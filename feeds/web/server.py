@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable
 
 from feeds.config import Settings
+from feeds.errors import FeedsError
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +55,26 @@ def serve(
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
             lifespan="off",
         )
+        sock = listen(config.host, config.port)
         setup_logging()
         announce(f"serving {web.url} on http://{config.host}:{config.port} (SIGTERM stops)")
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The bound socket, before anything says the service is up; FeedsError if the
+    address is taken (uvicorn would log it only after our "serving" line)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise FeedsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 def setup_logging() -> None:
