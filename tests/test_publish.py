@@ -125,6 +125,20 @@ def test_dropping_a_format_removes_its_files_and_nothing_else(site, tmp_path):
     ]
 
 
+def test_turning_pages_off_removes_every_page_of_ours_and_nothing_else(site, tmp_path):
+    two_categories(site)
+    warm = settings_for(site, tmp_path)
+    build(warm, now=NOW)
+    (warm.output / "category/duzhe/notes.html").write_text("mine", encoding="utf-8")
+    no_pages = "feeds: {pages: false}\n"
+    build(settings_for(site, tmp_path, config=no_pages), now=NOW)
+    assert sorted(str(p.relative_to(warm.output)) for p in warm.output.rglob("*.html")) == [
+        "category/duzhe/notes.html"
+    ]
+    (warm.output / "category/duzhe/notes.html").unlink()
+    assert tree(warm.output) == cold_tree(site, tmp_path, warm, no_pages)
+
+
 def test_turning_tags_off_removes_the_tag_feeds_and_their_folders(site, tmp_path):
     site.post("2022-05-24-a.md", extra="tags: 科技 财经")
     tagged = settings_for(site, tmp_path, config="feeds: {tags: true}\n")

@@ -48,6 +48,10 @@ MARKER = "writing"  # in state_dir while a build replaces files in the output
 RenderPost = Callable[[Post, int, list[PostProblem], int], "Rendered"]
 
 
+#: The registry's name for the HTML pages beside the feeds (the root one included).
+PAGE_KIND = "page"
+
+
 def output_name(spec: FeedSpec, kind: str) -> str:
     return f"{spec.folder}/{FILE_NAMES[kind]}" if spec.folder else FILE_NAMES[kind]
 
@@ -201,7 +205,7 @@ def publish(
     a kill at any point leaves every file of ours listed for the next build.
     Returns how many files were written and how many were already right.
     """
-    formats = settings.feeds.formats
+    formats = registered_kinds(settings)
     final = Registry(
         registry.output,
         list(formats),
@@ -232,6 +236,11 @@ def publish(
     return written, unchanged
 
 
+def registered_kinds(settings: Settings) -> list[str]:
+    """The kinds of file the registry records for every folder: the formats, and the pages."""
+    return [*settings.feeds.formats, *([PAGE_KIND] if settings.feeds.pages else [])]
+
+
 def published_entry(spec: FeedSpec) -> Published:
     emptied = None if spec.entries or spec.updated is None else timestamp_us(spec.updated)
     return Published(spec.kind, spec.term, emptied)
@@ -245,7 +254,8 @@ def retire(root: Path, before: Registry, after: Registry) -> None:
             for kind in before.formats
             if kind in FILE_NAMES and (folder not in after.feeds or kind not in after.formats)
         ]
-        if folder and folder not in after.feeds:
+        pages_stay = folder in after.feeds and PAGE_KIND in after.formats
+        if not pages_stay and (PAGE_KIND in before.formats or folder not in after.feeds):
             names.append(page_name(folder))  # a folder's page goes with its last feed
         for relative in names:
             try:
