@@ -13,8 +13,8 @@ peak memory of its process tree, sampled from /proc as bench/run.py does.
 Delivery sends a planned digest for ``--delivery-readers`` of them to an
 aiosmtpd sink in its own process that waits ``--delay`` seconds before
 answering each message (a relay's round trip), once per ``--connections``
-value; beside it, the sink's ceiling: one real digest message resent over as
-many plain smtplib connections, nothing built. Several runs; medians.
+value; beside it, the sink's ceiling: the same messages, built beforehand,
+sent over as many plain smtplib connections. Several runs; medians.
 
     python bench/digest.py --size issue --runs 3 --connections 1,4,16
 """
@@ -92,6 +92,19 @@ def seed_store(state: Path, people) -> float:
     return time.perf_counter() - started
 
 
+def record(state: dispatch.State, plan: dispatch.Plan) -> None:
+    """What send_digest records before the first message."""
+    state.plan(
+        key=plan.key,
+        created_at=NOW,
+        window=plan.window,
+        posts=plan.posts,
+        variants=list(plan.variants.values()),
+        recipients=plan.recipients,
+        parts=plan.parts,
+    )
+
+
 def plan_only(config: Path, site: Path, out: Path) -> None:
     """The child process: plan, then record the plan (a copy of the store), and say what it made."""
     runs = []
@@ -103,15 +116,7 @@ def plan_only(config: Path, site: Path, out: Path) -> None:
     plan = dispatch.make_plan(settings, state, now=NOW)
     seconds = time.perf_counter() - started
     started = time.perf_counter()
-    state.plan(
-        key=plan.key,
-        created_at=NOW,
-        window=plan.window,
-        posts=plan.posts,
-        variants=list(plan.variants.values()),
-        recipients=plan.recipients,
-        parts=plan.parts,
-    )
+    record(state, plan)
     recording = time.perf_counter() - started
     report = {
         "seconds": seconds,
@@ -154,15 +159,7 @@ def deliver_once(work: Path, site: Path, people: list, port: int, connections: i
     settings = load_settings(config, site_dir=site)
     store = dispatch.State(settings.state_dir)
     plan = dispatch.make_plan(settings, store, now=NOW)
-    store.plan(
-        key=plan.key,
-        created_at=NOW,
-        window=plan.window,
-        posts=plan.posts,
-        variants=list(plan.variants.values()),
-        recipients=plan.recipients,
-        parts=plan.parts,
-    )
+    record(store, plan)
     store.close()
     started = time.perf_counter()
     report = dispatch.send_digest(settings, now=NOW)  # resumes the planned digest: delivery only
@@ -174,39 +171,49 @@ def deliver_once(work: Path, site: Path, people: list, port: int, connections: i
 def sink_ceiling(
     work: Path, site: Path, people: list, port: int, connections: int
 ) -> tuple[float, int]:
-    """Messages/s the sink takes when nothing is built: one real digest message, sent again.
+    """Messages/s the sink takes when nothing is built, and the messages' median size.
 
-    The same bytes over the same number of smtplib connections, so this is
-    what the sink (and the client's sockets) allow on this machine, the
-    ceiling for ``deliver_once``.
+    The very messages ``deliver_once`` sends (built beforehand), over as many
+    plain smtplib connections: what the sink and the sockets allow on this
+    machine, the ceiling for ``deliver_once``.
     """
     import smtplib
     import threading
 
     state = work / "state-ceiling"
     shutil.rmtree(state, ignore_errors=True)
-    seed_store(state, people[:50])
+    seed_store(state, people)
     config = work / "config-ceiling.yaml"
     config.write_text(config_text(state, port, 1), encoding="utf-8")
     settings = load_settings(config, site_dir=site)
     store = dispatch.State(settings.state_dir)
     plan = dispatch.make_plan(settings, store, now=NOW)
     store.close()
-    recipient = plan.recipients[0]
-    variant = parts_module.whole(plan.variants[recipient.variant], plan.parts)
-    data = Wire(settings, NOW).message(
-        variant, email=recipient.email, name=None, message_id=recipient.message_id, date=NOW
-    )
-    left = iter(range(len(people)))
+    wire = Wire(settings, NOW)
+    messages = [
+        (
+            recipient.email,
+            wire.message(
+                parts_module.whole(plan.variants[recipient.variant], plan.parts),
+                email=recipient.email,
+                name=recipient.name,
+                message_id=recipient.message_id,
+                date=NOW,
+            ),
+        )
+        for recipient in plan.recipients
+    ]
+    left = iter(messages)
     lock = threading.Lock()
 
     def send_all() -> None:
         client = smtplib.SMTP("127.0.0.1", port)
         while True:
             with lock:
-                if next(left, None) is None:
-                    break
-            client.sendmail("digest@example.com", [recipient.email], data)
+                message = next(left, None)
+            if message is None:
+                break
+            client.sendmail("digest@example.com", [message[0]], message[1])
         client.quit()
 
     started = time.perf_counter()
@@ -215,7 +222,8 @@ def sink_ceiling(
         thread.start()
     for thread in threads:
         thread.join()
-    return len(people) / (time.perf_counter() - started), len(data)
+    rate = len(messages) / (time.perf_counter() - started)
+    return rate, int(statistics.median(len(data) for _, data in messages))
 
 
 def main() -> None:
@@ -280,8 +288,8 @@ def main() -> None:
                 sink_ceiling(work, site, sample, port, connections) for _ in range(args.runs)
             ]
             print(
-                f"| the sink's ceiling, {connections} connection(s): one prebuilt "
-                f"{ceilings[0][1]:,}-byte message resent | "
+                f"| the sink's ceiling, {connections} connection(s): the same messages "
+                f"prebuilt (median {ceilings[0][1]:,} bytes) | "
                 f"{statistics.median(c[0] for c in ceilings):.0f} |"
             )
         print(f"| load average at the end (1, 5, 15 min) | {os.getloadavg()} |")
