@@ -127,3 +127,14 @@ def test_a_text_holding_the_derived_boundary_gets_another_one(site, make_setting
         p.get_payload(decode=True).decode().replace("\r\n", "\n") for p in parsed.get_payload()
     )
     assert (text, html) == (f"正文\n{line}\n", f"<p>x</p>\n{line}\n")
+
+
+def test_a_full_line_cache_starts_afresh_and_encodes_the_same(monkeypatch):
+    from feeds.newsletter import wire
+
+    text = '<p style="a: b">' + "ascii = text " * 10 + "金融" + "</p>\n" + "x" * 90 + "\n"
+    expected = wire.Encoder().encode(text)
+    monkeypatch.setattr(wire, "_QP_CACHE_BYTES", 0)
+    encoder = wire.Encoder()
+    assert [encoder.encode(text) for _ in range(3)] == [expected] * 3
+    assert expected[0] == "quoted-printable" and encoder.cached < 2 * len(expected[1])

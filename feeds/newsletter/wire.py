@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 CRLF = b"\r\n"
 _NEWLINES = re.compile(rb"\r\n|\r|\n")
-_QP_CACHE_LIMIT = 200_000  # lines; about 30 MB at worst, cleared when full
+_QP_CACHE_BYTES = 32_000_000  # encoded lines kept; the cache starts afresh when full
 
 
 def header_line(name: str, value: object) -> bytes:
@@ -67,6 +67,7 @@ class Encoder:
 
     def __init__(self) -> None:
         self.quoted: dict[bytes, bytes] = {}
+        self.cached = 0  # bytes held by ``quoted``
 
     def part(self, text: str, subtype: str, *, added: bool = False) -> bytes:
         """A text part, headers and body, with CRLF line ends.
@@ -102,11 +103,13 @@ class Encoder:
         """
         found = self.quoted.get(line)
         if found is None:
-            if len(self.quoted) >= _QP_CACHE_LIMIT:
+            if self.cached > _QP_CACHE_BYTES:
                 self.quoted.clear()
+                self.cached = 0
             encoded = quoprimime.body_encode(line.decode("latin-1"), default.max_line_length)
             found = encoded.encode("latin-1").replace(b"\n", CRLF) + CRLF
             self.quoted[line] = found
+            self.cached += len(line) + len(found)
         return found
 
 
