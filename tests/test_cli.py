@@ -322,3 +322,18 @@ def test_since_with_an_impossible_offset_is_a_usage_error(site):
         "error: --since: expected a date such as '2022-05-24 08:00', "
         "got '2022-05-24 08:00 +25:00'\n",
     )
+
+
+def test_strict_prints_the_warnings_it_fails_on_before_the_error(site, tmp_path):
+    site.post("2022-05-24-a.md")
+    site.post("2022-05-24-b.md", text="---\ntitle: [x\n---\nbody\n")
+    result = run_feeds(
+        "build", "--strict", "--site", str(site.root), "--output", str(tmp_path / "o")
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{site.posts / '2022-05-24-b.md'}: skipped: front matter is not valid YAML at line 3: "
+        "did not find expected ',' or ']'",
+        "error: 1 warning(s) and --strict was given; no feed written",
+    ]
+    assert not (tmp_path / "o").exists()
