@@ -42,6 +42,16 @@ class RecursiveAlias(yaml.YAMLError):
         super().__init__(self.problem)
 
 
+class TooDeep(yaml.YAMLError):
+    """Lists or mappings nested so deeply that PyYAML's own parser, which recurses, cannot
+    read them; no config or post needs more than a handful of levels."""
+
+    def __init__(self):
+        self.problem = "lists or mappings nested too deeply (hundreds of levels)"
+        self.problem_mark = None
+        super().__init__(self.problem)
+
+
 def construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     """A datetime or date, or the text as written when it names no real instant."""
     try:
@@ -73,7 +83,7 @@ for _loader in (_FastLoader, _ClearLoader):
 
 def load(text: str, *, fast: bool = True, bad_dates_as_text: bool = True) -> Any:
     """The one document in ``text``; yaml.YAMLError (TooManyAliases, RecursiveAlias included)
-    when it is not usable. ``fast=False`` for files read once, such as config.yaml;
+    when it is not usable (TooDeep when it nests past what the parser can follow). ``fast=False`` for files read once, such as config.yaml;
     ``bad_dates_as_text=False`` makes a timestamp that names no instant a ValueError
     (config files report it as an error; a post keeps it as text)."""
     loader = (_FastLoader if fast else _ClearLoader)(text)
@@ -85,6 +95,8 @@ def load(text: str, *, fast: bool = True, bad_dates_as_text: bool = True) -> Any
         if "*" in text:  # no asterisk, no alias
             check_aliases(node)
         return loader.construct_document(node)
+    except RecursionError:
+        raise TooDeep() from None
     finally:
         loader.dispose()
 

@@ -337,3 +337,17 @@ def test_strict_prints_the_warnings_it_fails_on_before_the_error(site, tmp_path)
         "error: 1 warning(s) and --strict was given; no feed written",
     ]
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("file_name", ["config.yaml", "site/_config.yml"])
+def test_deeply_nested_yaml_in_a_config_file_is_one_line_and_exit_2(site, tmp_path, file_name):
+    (tmp_path / "config.yaml").write_text("site_dir: site\n", encoding="utf-8")
+    path = tmp_path / file_name
+    nested = "[" * 500 + "]" * 500
+    path.write_text(f"{path.read_text(encoding='utf-8')}x: {nested}\n", encoding="utf-8")
+    result = run_feeds("build", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {file_name}: not valid YAML: lists or mappings nested too deeply "
+        "(hundreds of levels)\n"
+    )

@@ -367,7 +367,7 @@ def load_front_matter(front: str, first_line: int = 1) -> dict[str, Any]:
         found = re.search(r"tag '([^']*)'", tag)
         name = found.group(1).replace("tag:yaml.org,2002:", "!!") if found else "an unknown tag"
         raise BadPost(f"front matter uses the YAML tag {name}, which is not allowed") from None
-    except (yamlsafe.TooManyAliases, yamlsafe.RecursiveAlias) as exc:
+    except (yamlsafe.TooManyAliases, yamlsafe.RecursiveAlias, yamlsafe.TooDeep) as exc:
         raise BadPost(f"front matter refused: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
