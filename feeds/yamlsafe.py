@@ -83,7 +83,8 @@ for _loader in (_FastLoader, _ClearLoader):
 
 def load(text: str, *, fast: bool = True, bad_dates_as_text: bool = True) -> Any:
     """The one document in ``text``; yaml.YAMLError (TooManyAliases, RecursiveAlias included)
-    when it is not usable (TooDeep when it nests past what the parser can follow). ``fast=False`` for files read once, such as config.yaml;
+    when it is not usable (TooDeep when it nests past what the parser can follow).
+    ``fast=False`` for files read once, such as config.yaml;
     ``bad_dates_as_text=False`` makes a timestamp that names no instant a ValueError
     (config files report it as an error; a post keeps it as text)."""
     loader = (_FastLoader if fast else _ClearLoader)(text)
