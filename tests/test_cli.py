@@ -351,3 +351,31 @@ def test_deeply_nested_yaml_in_a_config_file_is_one_line_and_exit_2(site, tmp_pa
         f"error: {file_name}: not valid YAML: lists or mappings nested too deeply "
         "(hundreds of levels)\n"
     )
+
+
+def test_a_key_written_twice_in_config_yaml_is_one_line_each_and_exit_2(site, tmp_path):
+    (tmp_path / "config.yaml").write_text(
+        "site_dir: site\noutput: out\noutput: out2\ndigest:\n  smtp: {host: a, host: b}\n",
+        encoding="utf-8",
+    )
+    result = run_feeds("build", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: config.yaml: line 3: output: written twice (first at line 2)\n"
+        "error: config.yaml: line 5: digest.smtp.host: written twice (first at line 5)\n"
+    )
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
+
+
+def test_a_key_written_twice_in_config_yml_is_a_warning_and_the_last_wins_as_in_jekyll(
+    site, tmp_path
+):
+    site.post("2022-05-24-a.md")
+    site.config("title: First\nurl: https://example.org\nexclude: [a]\nexclude: [b]\ntitle: Last\n")
+    result = run_feeds("build", "--site", str(site.root), "--output", str(tmp_path / "o"))
+    assert result.returncode == 0
+    assert result.stderr == (
+        f"WARNING: {site.root / '_config.yml'}: line 5: title: written twice "
+        "(first at line 1); using the last, as Jekyll does\n"
+    )
+    assert "<title>Last</title>" in (tmp_path / "o" / "atom.xml").read_text(encoding="utf-8")
