@@ -296,7 +296,10 @@ def read_bytes(path: Path, site_dir: Path | None, max_bytes: int) -> bytes:
         if status.st_size > max_bytes:
             raise BadPost(_too_big(status.st_size, max_bytes))
         chunks, size = [], 0
-        while chunk := os.read(handle, max_bytes + 1 - size):
+        # Ask for what fstat promised plus one byte, not for the cap: os.read
+        # allocates the whole request, and 10 MB per post cost 0.6 ms each.
+        want = status.st_size + 1
+        while chunk := os.read(handle, min(want, max_bytes + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
             if size > max_bytes:  # it grew since fstat
