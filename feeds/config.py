@@ -699,10 +699,35 @@ def folder_problems(paths: Paths, where: str | None, *, output_given: bool) -> l
     ]
     lines = []
     for key, folder in named:
-        if problem := folder_problem(folder):
+        problem = folder_problem(folder)
+        if problem is None and folder is paths.output:
+            problem = output_placement_problem(paths)
+        if problem:
             prefix = f"{where}: " if where and not key.startswith("--") else ""
             lines.append(f"{prefix}{key}: {problem}")
     return lines
+
+
+def output_placement_problem(paths: Paths) -> str | None:
+    """Why the output folder is in a place where publishing and removing our files would do harm.
+
+    A build removes feed files it no longer produces and writes folders named
+    after categories: inside `_posts/` they would become posts, over the site
+    or the state folder they would mix with files that are not feeds.
+    """
+    output, site, state = (
+        path.resolve() for path in (paths.output, paths.site_dir, paths.state_dir)
+    )
+    posts = site / "_posts"
+    if output.parent == output:
+        return f"{paths.output} is the root of a file system; name a folder for the feeds"
+    if output == posts or output.is_relative_to(posts):
+        return f"{paths.output} is inside the site's _posts folder, where feeds would become posts"
+    if site.is_relative_to(output):
+        return f"{paths.output} holds the site itself; name a folder such as _site/feeds"
+    if output == state or output.is_relative_to(state) or state.is_relative_to(output):
+        return f"{paths.output} overlaps state_dir ({paths.state_dir}); keep them apart"
+    return None
 
 
 def folder_problem(folder: Path) -> str | None:

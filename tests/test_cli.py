@@ -257,6 +257,27 @@ CONFIG_VALUE_ERRORS = {
         "{config}: state_dir: cannot create {tmp}/a-file/state: {tmp}/a-file is a file, "
         "not a folder",
     ),
+    "an_output_folder_inside_posts": (
+        "output: site/_posts/feeds\n",
+        None,
+        "{config}: output: {tmp}/site/_posts/feeds is inside the site's _posts folder, "
+        "where feeds would become posts",
+    ),
+    "an_output_folder_that_holds_the_site": (
+        "output: .\n",
+        None,
+        "{config}: output: {tmp} holds the site itself; name a folder such as _site/feeds",
+    ),
+    "an_output_folder_that_is_the_state_dir": (
+        "output: st\nstate_dir: st\n",
+        None,
+        "{config}: output: {tmp}/st overlaps state_dir ({tmp}/st); keep them apart",
+    ),
+    "an_output_folder_at_the_root": (
+        "output: /\n",
+        None,
+        "{config}: output: / is the root of a file system; name a folder for the feeds",
+    ),
 }
 
 
@@ -273,6 +294,13 @@ def test_a_bad_config_value_is_one_line_and_exit_2(site, tmp_path, config, jekyl
     result = run_feeds("digest", "--dry-run", "--config", str(path), "--site", str(site.root))
     line = expected.format(config=path, site=site.root, tmp=tmp_path)
     assert (result.returncode, result.stderr) == (2, f"error: {line}\n")
+
+
+def test_an_output_folder_the_system_cannot_create_is_one_line_and_exit_2(site):
+    result = run_feeds("build", "--site", str(site.root), "--output", "/proc/feeds-out")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: output: cannot create /proc/feeds-out: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
