@@ -308,7 +308,8 @@ def probe_smtp(
         options = options.model_copy(update={"username_env": None, "password_env": None})
     client = Smtp(options)
     try:
-        connection = client.connect()
+        connection = client.handshake()
+        client.log_in(connection)
     except DeliveryError as exc:
         return str(exc), "refused us"
     except smtplib.SMTPNotSupportedError:
