@@ -209,7 +209,7 @@ def active_in_store(state_dir: Path) -> int:
         with closing(sqlite3.connect(uri, uri=True)) as db:
             query = "SELECT count(*) FROM subscribers WHERE status = 'active'"
             return db.execute(query).fetchone()[0]
-    except sqlite3.Error:
+    except (sqlite3.Error, UnicodeDecodeError):  # damaged; feeds digest names the problem
         return 0
 
 
