@@ -366,6 +366,19 @@ class DigestOptions(_Strict):
     deferred_attempts: int = Field(5, ge=1, le=100)
     deferred_max_age: Duration = timedelta(days=3)
 
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        """A template that does not parse would stop ``feeds digest`` after planning began."""
+        import jinja2
+        from jinja2.sandbox import SandboxedEnvironment
+
+        try:
+            SandboxedEnvironment().parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"line {exc.lineno}: {exc.message}") from None
+        return value
+
     @field_validator("from_address")
     @classmethod
     def _from(cls, value: str | None) -> str | None:

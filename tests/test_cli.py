@@ -336,6 +336,17 @@ def test_a_state_database_with_a_damaged_schema_is_one_line_not_a_traceback(
     )
 
 
+def test_a_digest_subject_that_is_no_template_stops_feeds_digest_with_one_line(site, tmp_path):
+    (tmp_path / "config.yaml").write_text(
+        f"site_dir: {site.root}\ndigest: {{subject: '{{{{ '}}\n", encoding="utf-8"
+    )
+    result = run_feeds("digest", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: config.yaml: digest.subject: line 1: unexpected 'end of template' (got '{{ ')\n",
+    )
+
+
 def test_preview_into_a_missing_folder_is_a_usage_error(site, tmp_path):
     result = run_feeds(
         "digest", "--site", str(site.root), "--preview", str(tmp_path / "nope" / "p.html")

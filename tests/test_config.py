@@ -398,3 +398,11 @@ def test_web_service_keys_limits_proxies_and_body_cap(site, tmp_path, make_setti
     assert lines == [
         f"{tmp_path / 'config.yaml'}: web.trusted_proxies.0: value is not a valid IPv4 or IPv6 network (got 'nginx')"
     ]
+
+
+def test_a_digest_subject_that_is_no_template_is_a_config_error(site, tmp_path):
+    lines = problems(tmp_path, "digest: {subject: '{{ '}\n", site.root)
+    assert lines == [
+        f"{tmp_path / 'config.yaml'}: digest.subject: line 1: unexpected 'end of template' "
+        "(got '{{ ')"
+    ]
