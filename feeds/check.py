@@ -33,7 +33,7 @@ from feeds.config import (
     SmtpOptions,
     describe_validation_errors,
     folder_problem,
-    read_yaml_mapping,
+    read_unique_mapping,
     resolve_paths,
     settings_from,
     short_key,
@@ -113,7 +113,7 @@ def read_config(
         report.note("config", f"no {DEFAULT_CONFIG} here; built-in defaults")
         return ConfigFile(), None
     try:
-        data = read_yaml_mapping(path)
+        data = read_unique_mapping(path)
     except ConfigError as exc:
         report.problems += str(exc).splitlines()
         return None

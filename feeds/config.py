@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import logging
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,8 @@ from feeds import yamlsafe
 from feeds.errors import ConfigError
 from feeds.safefile import Unreadable, read_regular
 from feeds.site.permalink import check_permalink
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from email.headerregistry import Address
@@ -853,10 +856,14 @@ def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | 
         seen.add(key)
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """A YAML file that must hold a mapping (or be empty)."""
+def read_yaml_mapping(
+    path: Path, duplicates: list[yamlsafe.Duplicate] | None = None
+) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (or be empty); keys written twice go to
+    ``duplicates`` when it is given."""
     try:
-        data = yamlsafe.load(path.read_text(encoding="utf-8"), fast=False, bad_dates_as_text=False)
+        text = path.read_text(encoding="utf-8")
+        data = yamlsafe.load(text, fast=False, bad_dates_as_text=False, duplicates=duplicates)
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", where=str(path)) from None
     except yaml.YAMLError as exc:
@@ -876,10 +883,27 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
 
 
 def read_config_file(path: Path) -> ConfigFile:
+    data = read_unique_mapping(path)
     try:
-        return ConfigFile.model_validate(read_yaml_mapping(path))
+        return ConfigFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_errors(exc), where=str(path)) from None
+
+
+def read_unique_mapping(path: Path) -> dict[str, Any]:
+    """config.yaml, where a key written twice is an error: YAML would keep the last one
+    without a word, and the first is usually the one the operator is looking at."""
+    duplicates: list[yamlsafe.Duplicate] = []
+    data = read_yaml_mapping(path, duplicates)
+    if duplicates:
+        raise ConfigError(
+            [
+                f"line {d.line}: {d.key}: written twice (first at line {d.first_line})"
+                for d in duplicates
+            ],
+            where=str(path),
+        )
+    return data
 
 
 def describe_validation_errors(exc: ValidationError) -> list[str]:
@@ -912,7 +936,17 @@ def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "con
     usable, whichever file they come from.
     """
     jekyll_path = site_dir / "_config.yml"
-    jekyll = read_yaml_mapping(jekyll_path) if jekyll_path.is_file() else {}
+    duplicates: list[yamlsafe.Duplicate] = []
+    jekyll = read_yaml_mapping(jekyll_path, duplicates) if jekyll_path.is_file() else {}
+    for duplicate in duplicates:
+        if duplicate.key in JEKYLL_KEYS:
+            log.warning(
+                "%s: line %d: %s: written twice (first at line %d); using the last, as Jekyll does",
+                jekyll_path,
+                duplicate.line,
+                duplicate.key,
+                duplicate.first_line,
+            )
     values = {key: jekyll.get(key) for key in JEKYLL_KEYS}
     values["language"] = values.pop("lang")
     problems: list[str] = []

@@ -48,7 +48,10 @@ def read_regular(target: Path, max_bytes: int, limit: str) -> bytes:
         if status.st_size > max_bytes:
             raise Unreadable(_too_big(status.st_size, max_bytes, limit))
         chunks, size = [], 0
-        while chunk := os.read(handle, max_bytes + 1 - size):
+        # Ask for what fstat promised plus one byte, not for the cap: os.read
+        # allocates the whole request, and 10 MB per post cost 0.6 ms each.
+        want = status.st_size + 1
+        while chunk := os.read(handle, min(want, max_bytes + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
             if size > max_bytes:  # it grew since fstat

@@ -367,3 +367,60 @@ def test_since_with_an_impossible_offset_is_a_usage_error(site):
         "error: --since: expected a date such as '2022-05-24 08:00', "
         "got '2022-05-24 08:00 +25:00'\n",
     )
+
+
+def test_strict_prints_the_warnings_it_fails_on_before_the_error(site, tmp_path):
+    site.post("2022-05-24-a.md")
+    site.post("2022-05-24-b.md", text="---\ntitle: [x\n---\nbody\n")
+    result = run_feeds(
+        "build", "--strict", "--site", str(site.root), "--output", str(tmp_path / "o")
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{site.posts / '2022-05-24-b.md'}: skipped: front matter is not valid YAML at line 3: "
+        "did not find expected ',' or ']'",
+        "error: 1 warning(s) and --strict was given; no feed written",
+    ]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("file_name", ["config.yaml", "site/_config.yml"])
+def test_deeply_nested_yaml_in_a_config_file_is_one_line_and_exit_2(site, tmp_path, file_name):
+    (tmp_path / "config.yaml").write_text("site_dir: site\n", encoding="utf-8")
+    path = tmp_path / file_name
+    nested = "[" * 500 + "]" * 500
+    path.write_text(f"{path.read_text(encoding='utf-8')}x: {nested}\n", encoding="utf-8")
+    result = run_feeds("build", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {file_name}: not valid YAML: lists or mappings nested too deeply "
+        "(hundreds of levels)\n"
+    )
+
+
+def test_a_key_written_twice_in_config_yaml_is_one_line_each_and_exit_2(site, tmp_path):
+    (tmp_path / "config.yaml").write_text(
+        "site_dir: site\noutput: out\noutput: out2\ndigest:\n  smtp: {host: a, host: b}\n",
+        encoding="utf-8",
+    )
+    result = run_feeds("build", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: config.yaml: line 3: output: written twice (first at line 2)\n"
+        "error: config.yaml: line 5: digest.smtp.host: written twice (first at line 5)\n"
+    )
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
+
+
+def test_a_key_written_twice_in_config_yml_is_a_warning_and_the_last_wins_as_in_jekyll(
+    site, tmp_path
+):
+    site.post("2022-05-24-a.md")
+    site.config("title: First\nurl: https://example.org\nexclude: [a]\nexclude: [b]\ntitle: Last\n")
+    result = run_feeds("build", "--site", str(site.root), "--output", str(tmp_path / "o"))
+    assert result.returncode == 0
+    assert result.stderr == (
+        f"WARNING: {site.root / '_config.yml'}: line 5: title: written twice "
+        "(first at line 1); using the last, as Jekyll does\n"
+    )
+    assert "<title>Last</title>" in (tmp_path / "o" / "atom.xml").read_text(encoding="utf-8")

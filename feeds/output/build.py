@@ -241,7 +241,10 @@ def refuse_if_strict(strict: bool, report: BuildReport, indexes: Indexes) -> Non
     """With --strict, any warning stops the build before a file is replaced."""
     if strict and report.problems:
         indexes.save()
-        raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
+        raise StrictError(
+            f"{report.warnings} warning(s) and --strict was given; no feed written",
+            [str(problem) for problem in report.problems],
+        )
 
 
 class Indexes:

@@ -334,7 +334,7 @@ def load_front_matter(front: str, first_line: int = 1) -> dict[str, Any]:
         found = re.search(r"tag '([^']*)'", tag)
         name = found.group(1).replace("tag:yaml.org,2002:", "!!") if found else "an unknown tag"
         raise BadPost(f"front matter uses the YAML tag {name}, which is not allowed") from None
-    except (yamlsafe.TooManyAliases, yamlsafe.RecursiveAlias) as exc:
+    except (yamlsafe.TooManyAliases, yamlsafe.RecursiveAlias, yamlsafe.TooDeep) as exc:
         raise BadPost(f"front matter refused: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -396,6 +396,48 @@ def parse_offset(text: str) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+TEXT_KEYS = ("title", "slug", "date", "permalink")
+NAME_KEYS = ("categories", "category", "tags", "tag")
+_SHAPES = {set: "a set", frozenset: "a set", dict: "a mapping", list: "a list", tuple: "a list"}
+
+
+def is_plain(value: Any) -> bool:
+    """Text, a number, true/false or a date: what has one written form in every process.
+
+    A set's order changes from one process to the next (string hashing is
+    randomised), and a mapping or a nested list has no form a reader expects as
+    a title or a category name, so they never become text.
+    """
+    return isinstance(value, str | int | float | date)
+
+
+def plain_values(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The front matter with every value feeds turns into text made plain: a set, mapping,
+    nested list or binary data where text (or a list of it) belongs is dropped with a warning."""
+    cleaned = dict(data)
+    for key in TEXT_KEYS + NAME_KEYS:
+        value = cleaned.get(key)
+        if value is None or is_plain(value):
+            continue
+        if key in NAME_KEYS and isinstance(value, list):
+            kept = [item for item in value if item is None or is_plain(item)]
+            if len(kept) < len(value):
+                odd = next(item for item in value if not (item is None or is_plain(item)))
+                warnings.append(f"{key}: {_shape(odd)} inside the list ignored (names are text)")
+            cleaned[key] = kept
+            continue
+        expected = "text or a list of text" if key in NAME_KEYS else "text"
+        warnings.append(f"{key}: {_shape(value)} where {expected} belongs; ignored")
+        del cleaned[key]
+    return cleaned
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "binary data"
+    return _SHAPES.get(type(value), f"a {type(value).__name__}")
+
+
 def as_names(value: Any, *, split: bool) -> list[str]:
     """Jekyll's reading of category/tag values: a list, or a string split on whitespace."""
     if value is None:
@@ -451,6 +493,7 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
     data = load_front_matter(parts[0], first_line=leading_lines + 1)
     if data.get("published") is False:
         return None
+    data = plain_values(data, warnings)
 
     moment = resolve_date(data, name_date, site.timezone, warnings)
     url_moment = jekyll_url_date(data.get("date"), moment)
