@@ -7,6 +7,7 @@ so an operator fixes a config in one round instead of one error at a time.
 from __future__ import annotations
 
 import csv
+import io
 import ipaddress
 import logging
 import os
@@ -33,6 +34,7 @@ from pydantic import (
 
 from feeds import yamlsafe
 from feeds.errors import ConfigError
+from feeds.safefile import Unreadable, read_regular
 from feeds.site.permalink import check_permalink
 
 log = logging.getLogger(__name__)
@@ -368,6 +370,19 @@ class DigestOptions(_Strict):
     send_empty: bool = False
     deferred_attempts: int = Field(5, ge=1, le=100)
     deferred_max_age: Duration = timedelta(days=3)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        """A template that does not parse would stop ``feeds digest`` after planning began."""
+        import jinja2
+        from jinja2.sandbox import SandboxedEnvironment
+
+        try:
+            SandboxedEnvironment().parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"line {exc.lineno}: {exc.message}") from None
+        return value
 
     @field_validator("from_address")
     @classmethod
@@ -786,16 +801,20 @@ def short_key(name: str, key: str) -> str | None:
     )
 
 
+# A generous bound: 100,000 subscribers take about 6 MB of CSV.
+MAX_SUBSCRIBERS_FILE_BYTES = 50_000_000
+
+
 def read_subscribers(path: Path) -> list[Subscriber]:
     """Subscribers from a YAML list or a CSV file with columns email, name, categories."""
     if path.suffix.lower() == ".csv":
+        stream = io.StringIO(subscribers_text(path), newline="")
         try:
-            with path.open(encoding="utf-8-sig", newline="") as stream:  # Excel writes a BOM
-                rows = [
-                    {k: v for k, v in row.items() if v not in (None, "")}
-                    for row in csv.DictReader(stream)
-                ]
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            rows = [
+                {k: v for k, v in row.items() if v not in (None, "")}
+                for row in csv.DictReader(stream)
+            ]
+        except csv.Error as exc:
             raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
         label = "row {n}".format
         first = 2
@@ -820,13 +839,31 @@ def read_subscribers(path: Path) -> list[Subscriber]:
     return subscribers
 
 
-def read_yaml_mapping_or_list(path: Path) -> Any:
-    if not path.is_file():
-        raise ConfigError("file not found", where=str(path))
+def subscribers_text(path: Path) -> str:
+    """The subscribers file as text, read with the rules for posts: a regular file, capped.
+
+    A symbolic link is followed anywhere (the file is the operator's, never
+    published); a BOM, as Excel writes one, is dropped.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a dangling link or a loop
+        raise ConfigError("file not found", where=str(path)) from None
+    try:
+        data = read_regular(target, MAX_SUBSCRIBERS_FILE_BYTES, "the subscribers file's limit")
+    except Unreadable as exc:
+        raise ConfigError(str(exc), where=str(path)) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
+
+
+def read_yaml_mapping_or_list(path: Path) -> Any:
+    text = subscribers_text(path)
+    try:
         return yamlsafe.load(text, fast=False, bad_dates_as_text=False) or []
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
     except ValueError as exc:  # an impossible date such as 2022-13-45
         raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None

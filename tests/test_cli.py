@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -327,6 +329,49 @@ def test_a_corrupt_state_database_is_named_with_what_to_do(site, tmp_path, comma
         "error: state/state.sqlite3: cannot use the state database: file is not a database "
         "(restore it from a backup, or move it aside to start afresh; without it the next "
         "digest takes digest.first_window and may repeat the last digest's posts)\n",
+    )
+
+
+def damaged_schema(path: Path) -> None:
+    """A database whose table name and schema SQL are cut off mid-character (not UTF-8)."""
+    import sqlite3
+
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("CREATE TABLE bounces (x)")
+        db.execute("PRAGMA writable_schema=ON")
+        db.execute(
+            "UPDATE sqlite_master SET name = CAST(X'BA6F756E636573' AS TEXT), "
+            "sql = CAST(X'435245415445205441424C4520BA' AS TEXT) WHERE name = 'bounces'"
+        )
+
+
+@pytest.mark.parametrize("command", [["digest", "--dry-run"], ["subscribers", "list"]])
+def test_a_state_database_with_a_damaged_schema_is_one_line_not_a_traceback(
+    site, tmp_path, command
+):
+    (tmp_path / "state").mkdir()
+    damaged_schema(tmp_path / "state" / "state.sqlite3")
+    (tmp_path / "config.yaml").write_text(
+        f"state_dir: state\nsite_dir: {site.root}\n", encoding="utf-8"
+    )
+    result = run_feeds(*command, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (
+        1,
+        "error: state/state.sqlite3: cannot use the state database: malformed database schema "
+        "(\\xbaounces) - incomplete input (restore it from a backup, or move it aside to start "
+        "afresh; without it the next digest takes digest.first_window and may repeat the last "
+        "digest's posts)\n",
+    )
+
+
+def test_a_digest_subject_that_is_no_template_stops_feeds_digest_with_one_line(site, tmp_path):
+    (tmp_path / "config.yaml").write_text(
+        f"site_dir: {site.root}\ndigest: {{subject: '{{{{ '}}\n", encoding="utf-8"
+    )
+    result = run_feeds("digest", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: config.yaml: digest.subject: line 1: unexpected 'end of template' (got '{{ ')\n",
     )
 
 
