@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from feeds import __version__
-from feeds.errors import FeedsError
+from feeds.errors import FeedsError, StrictError
 
 MAX_SIMILAR_WARNINGS = 5
 
@@ -49,6 +49,9 @@ def run(function, *args, **kwargs):
     except FeedsError as exc:
         if click.get_current_context().find_root().params.get("debug"):
             raise
+        if isinstance(exc, StrictError):  # the warnings it fails on, then why it failed
+            verbose = bool(click.get_current_context().params.get("verbose"))
+            print_warnings(exc.warnings, verbose=verbose)
         for line in str(exc).splitlines():
             click.echo(f"error: {line}", err=True)
         sys.exit(exc.exit_code)

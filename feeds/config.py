@@ -7,7 +7,9 @@ so an operator fixes a config in one round instead of one error at a time.
 from __future__ import annotations
 
 import csv
+import io
 import ipaddress
+import logging
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -32,7 +34,10 @@ from pydantic import (
 
 from feeds import yamlsafe
 from feeds.errors import ConfigError
+from feeds.safefile import Unreadable, read_regular
 from feeds.site.permalink import check_permalink
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from email.headerregistry import Address
@@ -366,6 +371,19 @@ class DigestOptions(_Strict):
     deferred_attempts: int = Field(5, ge=1, le=100)
     deferred_max_age: Duration = timedelta(days=3)
 
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        """A template that does not parse would stop ``feeds digest`` after planning began."""
+        import jinja2
+        from jinja2.sandbox import SandboxedEnvironment
+
+        try:
+            SandboxedEnvironment().parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"line {exc.lineno}: {exc.message}") from None
+        return value
+
     @field_validator("from_address")
     @classmethod
     def _from(cls, value: str | None) -> str | None:
@@ -696,10 +714,35 @@ def folder_problems(paths: Paths, where: str | None, *, output_given: bool) -> l
     ]
     lines = []
     for key, folder in named:
-        if problem := folder_problem(folder):
+        problem = folder_problem(folder)
+        if problem is None and folder is paths.output:
+            problem = output_placement_problem(paths)
+        if problem:
             prefix = f"{where}: " if where and not key.startswith("--") else ""
             lines.append(f"{prefix}{key}: {problem}")
     return lines
+
+
+def output_placement_problem(paths: Paths) -> str | None:
+    """Why the output folder is in a place where publishing and removing our files would do harm.
+
+    A build removes feed files it no longer produces and writes folders named
+    after categories: inside `_posts/` they would become posts, over the site
+    or the state folder they would mix with files that are not feeds.
+    """
+    output, site, state = (
+        path.resolve() for path in (paths.output, paths.site_dir, paths.state_dir)
+    )
+    posts = site / "_posts"
+    if output.parent == output:
+        return f"{paths.output} is the root of a file system; name a folder for the feeds"
+    if output == posts or output.is_relative_to(posts):
+        return f"{paths.output} is inside the site's _posts folder, where feeds would become posts"
+    if site.is_relative_to(output):
+        return f"{paths.output} holds the site itself; name a folder such as _site/feeds"
+    if output == state or output.is_relative_to(state) or state.is_relative_to(output):
+        return f"{paths.output} overlaps state_dir ({paths.state_dir}); keep them apart"
+    return None
 
 
 def folder_problem(folder: Path) -> str | None:
@@ -758,16 +801,20 @@ def short_key(name: str, key: str) -> str | None:
     )
 
 
+# A generous bound: 100,000 subscribers take about 6 MB of CSV.
+MAX_SUBSCRIBERS_FILE_BYTES = 50_000_000
+
+
 def read_subscribers(path: Path) -> list[Subscriber]:
     """Subscribers from a YAML list or a CSV file with columns email, name, categories."""
     if path.suffix.lower() == ".csv":
+        stream = io.StringIO(subscribers_text(path), newline="")
         try:
-            with path.open(encoding="utf-8-sig", newline="") as stream:  # Excel writes a BOM
-                rows = [
-                    {k: v for k, v in row.items() if v not in (None, "")}
-                    for row in csv.DictReader(stream)
-                ]
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            rows = [
+                {k: v for k, v in row.items() if v not in (None, "")}
+                for row in csv.DictReader(stream)
+            ]
+        except csv.Error as exc:
             raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
         label = "row {n}".format
         first = 2
@@ -792,13 +839,31 @@ def read_subscribers(path: Path) -> list[Subscriber]:
     return subscribers
 
 
-def read_yaml_mapping_or_list(path: Path) -> Any:
-    if not path.is_file():
-        raise ConfigError("file not found", where=str(path))
+def subscribers_text(path: Path) -> str:
+    """The subscribers file as text, read with the rules for posts: a regular file, capped.
+
+    A symbolic link is followed anywhere (the file is the operator's, never
+    published); a BOM, as Excel writes one, is dropped.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a dangling link or a loop
+        raise ConfigError("file not found", where=str(path)) from None
+    try:
+        data = read_regular(target, MAX_SUBSCRIBERS_FILE_BYTES, "the subscribers file's limit")
+    except Unreadable as exc:
+        raise ConfigError(str(exc), where=str(path)) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
+
+
+def read_yaml_mapping_or_list(path: Path) -> Any:
+    text = subscribers_text(path)
+    try:
         return yamlsafe.load(text, fast=False, bad_dates_as_text=False) or []
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
     except ValueError as exc:  # an impossible date such as 2022-13-45
         raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None
@@ -816,10 +881,14 @@ def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | 
         seen.add(key)
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """A YAML file that must hold a mapping (or be empty)."""
+def read_yaml_mapping(
+    path: Path, duplicates: list[yamlsafe.Duplicate] | None = None
+) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (or be empty); keys written twice go to
+    ``duplicates`` when it is given."""
     try:
-        data = yamlsafe.load(path.read_text(encoding="utf-8"), fast=False, bad_dates_as_text=False)
+        text = path.read_text(encoding="utf-8")
+        data = yamlsafe.load(text, fast=False, bad_dates_as_text=False, duplicates=duplicates)
     except UnicodeDecodeError:
         raise ConfigError("not UTF-8 text", where=str(path)) from None
     except yaml.YAMLError as exc:
@@ -839,10 +908,27 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
 
 
 def read_config_file(path: Path) -> ConfigFile:
+    data = read_unique_mapping(path)
     try:
-        return ConfigFile.model_validate(read_yaml_mapping(path))
+        return ConfigFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_errors(exc), where=str(path)) from None
+
+
+def read_unique_mapping(path: Path) -> dict[str, Any]:
+    """config.yaml, where a key written twice is an error: YAML would keep the last one
+    without a word, and the first is usually the one the operator is looking at."""
+    duplicates: list[yamlsafe.Duplicate] = []
+    data = read_yaml_mapping(path, duplicates)
+    if duplicates:
+        raise ConfigError(
+            [
+                f"line {d.line}: {d.key}: written twice (first at line {d.first_line})"
+                for d in duplicates
+            ],
+            where=str(path),
+        )
+    return data
 
 
 def describe_validation_errors(exc: ValidationError) -> list[str]:
@@ -875,7 +961,17 @@ def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "con
     usable, whichever file they come from.
     """
     jekyll_path = site_dir / "_config.yml"
-    jekyll = read_yaml_mapping(jekyll_path) if jekyll_path.is_file() else {}
+    duplicates: list[yamlsafe.Duplicate] = []
+    jekyll = read_yaml_mapping(jekyll_path, duplicates) if jekyll_path.is_file() else {}
+    for duplicate in duplicates:
+        if duplicate.key in JEKYLL_KEYS:
+            log.warning(
+                "%s: line %d: %s: written twice (first at line %d); using the last, as Jekyll does",
+                jekyll_path,
+                duplicate.line,
+                duplicate.key,
+                duplicate.first_line,
+            )
     values = {key: jekyll.get(key) for key in JEKYLL_KEYS}
     values["language"] = values.pop("lang")
     problems: list[str] = []

@@ -40,7 +40,12 @@ class ConfigError(FeedsError):
 
 
 class StrictError(FeedsError):
-    """--strict was given and there were warnings."""
+    """--strict was given and there were warnings; they travel with it, so the
+    user sees what to fix and not just how many there were."""
+
+    def __init__(self, message: str, warnings: list[str] | None = None):
+        super().__init__(message)
+        self.warnings = list(warnings or [])
 
 
 class TemplateError(FeedsError):

@@ -17,7 +17,7 @@ the run.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -39,6 +39,16 @@ class RecursiveAlias(yaml.YAMLError):
     def __init__(self, mark: Any):
         self.problem = "an alias (*name) refers to a value that contains it"
         self.problem_mark = mark
+        super().__init__(self.problem)
+
+
+class TooDeep(yaml.YAMLError):
+    """Lists or mappings nested so deeply that PyYAML's own parser, which recurses, cannot
+    read them; no config or post needs more than a handful of levels."""
+
+    def __init__(self):
+        self.problem = "lists or mappings nested too deeply (hundreds of levels)"
+        self.problem_mark = None
         super().__init__(self.problem)
 
 
@@ -71,11 +81,27 @@ for _loader in (_FastLoader, _ClearLoader):
     _loader.add_constructor("tag:yaml.org,2002:timestamp", construct_timestamp)
 
 
-def load(text: str, *, fast: bool = True, bad_dates_as_text: bool = True) -> Any:
+class Duplicate(NamedTuple):
+    """A key written twice in one mapping: PyYAML keeps the last without a word."""
+
+    key: str  # dotted from the top: digest.smtp.host
+    line: int
+    first_line: int
+
+
+def load(
+    text: str,
+    *,
+    fast: bool = True,
+    bad_dates_as_text: bool = True,
+    duplicates: list[Duplicate] | None = None,
+) -> Any:
     """The one document in ``text``; yaml.YAMLError (TooManyAliases, RecursiveAlias included)
-    when it is not usable. ``fast=False`` for files read once, such as config.yaml;
+    when it is not usable (TooDeep when it nests past what the parser can follow).
+    ``fast=False`` for files read once, such as config.yaml;
     ``bad_dates_as_text=False`` makes a timestamp that names no instant a ValueError
-    (config files report it as an error; a post keeps it as text)."""
+    (config files report it as an error; a post keeps it as text). Keys written twice
+    are added to ``duplicates`` when a list is given."""
     loader = (_FastLoader if fast else _ClearLoader)(text)
     loader.bad_dates_as_text = bad_dates_as_text
     try:
@@ -84,7 +110,11 @@ def load(text: str, *, fast: bool = True, bad_dates_as_text: bool = True) -> Any
             return None
         if "*" in text:  # no asterisk, no alias
             check_aliases(node)
+        if duplicates is not None:
+            duplicates += duplicate_keys(node)
         return loader.construct_document(node)
+    except RecursionError:
+        raise TooDeep() from None
     finally:
         loader.dispose()
 
@@ -118,6 +148,36 @@ def check_aliases(root: yaml.Node) -> None:
         open_nodes.add(id(node))
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def duplicate_keys(root: yaml.Node) -> list[Duplicate]:
+    """Every key written a second time in the same mapping, in the order of the lines."""
+    found: list[Duplicate] = []
+    visited: set[int] = set()
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(
+                (child, f"{path}.{n}" if path else str(n)) for n, child in enumerate(node.value)
+            )
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                    stack.append((value, path))
+                    continue
+                name = f"{path}.{key.value}" if path else key.value
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in first:
+                    found.append(Duplicate(name, line, first[key.tag, key.value]))
+                else:
+                    first[key.tag, key.value] = line
+                stack.append((value, name))
+    return sorted(found, key=lambda duplicate: duplicate.line)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -328,6 +328,82 @@ def tls_smtp_server(tmp_path):
     controller.stop()
 
 
+class MisbehavingSmtp:
+    """A raw SMTP server on 127.0.0.1 that gets one step wrong, as broken or hostile servers do.
+
+    Modes: ``greeting-554``, ``ehlo-550`` (HELO too), ``huge-ehlo`` (a 10 MB EHLO
+    line), ``rcpt-garbage`` (an answer that is no SMTP reply) and ``rcpt-999``.
+    It never accepts a message; ``rcpts`` counts the RCPT TO commands it saw.
+    """
+
+    def __init__(self, mode: str):
+        import socket
+        import threading
+
+        self.mode = mode
+        self.rcpts = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(client,), daemon=True).start()
+
+    def serve(self, client) -> None:
+        import contextlib
+
+        with client, client.makefile("rb") as lines, contextlib.suppress(OSError):
+            self.converse(client, lines)
+
+    def converse(self, client, lines) -> None:
+        if self.mode == "greeting-554":
+            client.sendall(b"554 no service here\r\n")
+            lines.readline()
+            return
+        client.sendall(b"220 mx.example.org ESMTP\r\n")
+        while line := lines.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO") and self.mode == "ehlo-550":
+                client.sendall(b"550 5.7.1 go away\r\n")
+            elif verb == b"EHLO" and self.mode == "huge-ehlo":
+                client.sendall(b"250-" + b"A" * 10_000_000 + b"\r\n250 8BITMIME\r\n")
+            elif verb in (b"EHLO", b"HELO"):
+                client.sendall(b"250-mx.example.org\r\n250 8BITMIME\r\n")
+            elif verb == b"RCPT":
+                self.rcpts += 1
+                answer = {"rcpt-garbage": b"\xff\xfe garbage", "rcpt-999": b"999 weird"}
+                client.sendall(answer.get(self.mode, b"250 ok") + b"\r\n")
+            elif verb == b"QUIT":
+                client.sendall(b"221 bye\r\n")
+                return
+            else:
+                client.sendall(b"250 ok\r\n")
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def misbehaving_smtp():
+    """``misbehaving_smtp(mode)`` starts a :class:`MisbehavingSmtp`; all stop after the test."""
+    servers: list[MisbehavingSmtp] = []
+
+    def start(mode: str) -> MisbehavingSmtp:
+        servers.append(MisbehavingSmtp(mode))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
 # --- a stand-in WebSub hub on 127.0.0.1 ----------------------------------------------------------
 
 

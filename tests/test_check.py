@@ -109,10 +109,11 @@ def test_every_template_file_must_compile(configured, tmp_path):
     (mine / "ok.html").write_text('{% include "digest.txt" %}\n', encoding="utf-8")
     config = configured('digest:\n  templates_dir: mine\n  subject: "{{ date"\n')
     assert problems(config) == [
+        f"{config}: digest.subject: line 1: unexpected end of template, expected 'end of print "
+        "statement'. (got '{{ date')",
         f"{mine}/digest.html: line 2: unexpected '}}'",
         f"{mine}/notes.txt: not UTF-8 text",
         f"{mine}/page.html: line 1: template base.html not found",
-        f"{config}: digest.subject: line 1: unexpected end of template, expected 'end of print statement'.",
     ]
 
 

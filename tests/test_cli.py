@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from contextlib import closing
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -257,6 +259,27 @@ CONFIG_VALUE_ERRORS = {
         "{config}: state_dir: cannot create {tmp}/a-file/state: {tmp}/a-file is a file, "
         "not a folder",
     ),
+    "an_output_folder_inside_posts": (
+        "output: site/_posts/feeds\n",
+        None,
+        "{config}: output: {tmp}/site/_posts/feeds is inside the site's _posts folder, "
+        "where feeds would become posts",
+    ),
+    "an_output_folder_that_holds_the_site": (
+        "output: .\n",
+        None,
+        "{config}: output: {tmp} holds the site itself; name a folder such as _site/feeds",
+    ),
+    "an_output_folder_that_is_the_state_dir": (
+        "output: st\nstate_dir: st\n",
+        None,
+        "{config}: output: {tmp}/st overlaps state_dir ({tmp}/st); keep them apart",
+    ),
+    "an_output_folder_at_the_root": (
+        "output: /\n",
+        None,
+        "{config}: output: / is the root of a file system; name a folder for the feeds",
+    ),
 }
 
 
@@ -273,6 +296,13 @@ def test_a_bad_config_value_is_one_line_and_exit_2(site, tmp_path, config, jekyl
     result = run_feeds("digest", "--dry-run", "--config", str(path), "--site", str(site.root))
     line = expected.format(config=path, site=site.root, tmp=tmp_path)
     assert (result.returncode, result.stderr) == (2, f"error: {line}\n")
+
+
+def test_an_output_folder_the_system_cannot_create_is_one_line_and_exit_2(site):
+    result = run_feeds("build", "--site", str(site.root), "--output", "/proc/feeds-out")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: output: cannot create /proc/feeds-out: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
@@ -302,6 +332,49 @@ def test_a_corrupt_state_database_is_named_with_what_to_do(site, tmp_path, comma
     )
 
 
+def damaged_schema(path: Path) -> None:
+    """A database whose table name and schema SQL are cut off mid-character (not UTF-8)."""
+    import sqlite3
+
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("CREATE TABLE bounces (x)")
+        db.execute("PRAGMA writable_schema=ON")
+        db.execute(
+            "UPDATE sqlite_master SET name = CAST(X'BA6F756E636573' AS TEXT), "
+            "sql = CAST(X'435245415445205441424C4520BA' AS TEXT) WHERE name = 'bounces'"
+        )
+
+
+@pytest.mark.parametrize("command", [["digest", "--dry-run"], ["subscribers", "list"]])
+def test_a_state_database_with_a_damaged_schema_is_one_line_not_a_traceback(
+    site, tmp_path, command
+):
+    (tmp_path / "state").mkdir()
+    damaged_schema(tmp_path / "state" / "state.sqlite3")
+    (tmp_path / "config.yaml").write_text(
+        f"state_dir: state\nsite_dir: {site.root}\n", encoding="utf-8"
+    )
+    result = run_feeds(*command, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (
+        1,
+        "error: state/state.sqlite3: cannot use the state database: malformed database schema "
+        "(\\xbaounces) - incomplete input (restore it from a backup, or move it aside to start "
+        "afresh; without it the next digest takes digest.first_window and may repeat the last "
+        "digest's posts)\n",
+    )
+
+
+def test_a_digest_subject_that_is_no_template_stops_feeds_digest_with_one_line(site, tmp_path):
+    (tmp_path / "config.yaml").write_text(
+        f"site_dir: {site.root}\ndigest: {{subject: '{{{{ '}}\n", encoding="utf-8"
+    )
+    result = run_feeds("digest", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: config.yaml: digest.subject: line 1: unexpected 'end of template' (got '{{ ')\n",
+    )
+
+
 def test_preview_into_a_missing_folder_is_a_usage_error(site, tmp_path):
     result = run_feeds(
         "digest", "--site", str(site.root), "--preview", str(tmp_path / "nope" / "p.html")
@@ -322,3 +395,60 @@ def test_since_with_an_impossible_offset_is_a_usage_error(site):
         "error: --since: expected a date such as '2022-05-24 08:00', "
         "got '2022-05-24 08:00 +25:00'\n",
     )
+
+
+def test_strict_prints_the_warnings_it_fails_on_before_the_error(site, tmp_path):
+    site.post("2022-05-24-a.md")
+    site.post("2022-05-24-b.md", text="---\ntitle: [x\n---\nbody\n")
+    result = run_feeds(
+        "build", "--strict", "--site", str(site.root), "--output", str(tmp_path / "o")
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{site.posts / '2022-05-24-b.md'}: skipped: front matter is not valid YAML at line 3: "
+        "did not find expected ',' or ']'",
+        "error: 1 warning(s) and --strict was given; no feed written",
+    ]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("file_name", ["config.yaml", "site/_config.yml"])
+def test_deeply_nested_yaml_in_a_config_file_is_one_line_and_exit_2(site, tmp_path, file_name):
+    (tmp_path / "config.yaml").write_text("site_dir: site\n", encoding="utf-8")
+    path = tmp_path / file_name
+    nested = "[" * 500 + "]" * 500
+    path.write_text(f"{path.read_text(encoding='utf-8')}x: {nested}\n", encoding="utf-8")
+    result = run_feeds("build", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: {file_name}: not valid YAML: lists or mappings nested too deeply "
+        "(hundreds of levels)\n"
+    )
+
+
+def test_a_key_written_twice_in_config_yaml_is_one_line_each_and_exit_2(site, tmp_path):
+    (tmp_path / "config.yaml").write_text(
+        "site_dir: site\noutput: out\noutput: out2\ndigest:\n  smtp: {host: a, host: b}\n",
+        encoding="utf-8",
+    )
+    result = run_feeds("build", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: config.yaml: line 3: output: written twice (first at line 2)\n"
+        "error: config.yaml: line 5: digest.smtp.host: written twice (first at line 5)\n"
+    )
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
+
+
+def test_a_key_written_twice_in_config_yml_is_a_warning_and_the_last_wins_as_in_jekyll(
+    site, tmp_path
+):
+    site.post("2022-05-24-a.md")
+    site.config("title: First\nurl: https://example.org\nexclude: [a]\nexclude: [b]\ntitle: Last\n")
+    result = run_feeds("build", "--site", str(site.root), "--output", str(tmp_path / "o"))
+    assert result.returncode == 0
+    assert result.stderr == (
+        f"WARNING: {site.root / '_config.yml'}: line 5: title: written twice "
+        "(first at line 1); using the last, as Jekyll does\n"
+    )
+    assert "<title>Last</title>" in (tmp_path / "o" / "atom.xml").read_text(encoding="utf-8")

@@ -325,3 +325,24 @@ def test_a_body_is_refused_when_its_front_matter_changed_since_it_was_read(site,
     path.write_text(post_text(title="新标题", body="新正文"), encoding="utf-8")
     with pytest.raises(BadPost, match="front matter changed since it was read"):
         read_body(post)
+
+
+def test_sets_maps_and_nested_lists_never_become_text_so_every_process_reads_the_same(
+    site, make_settings
+):
+    site.post(
+        "2022-05-24-odd.md",
+        "---\ntitle: !!set {alpha, beta}\ncategories: [c1, !!set {c2, c3}, [c4], {c5: 1}]\n"
+        "tags: !!set {t1, t2}\nslug: [x, {y: 1}]\ndate: {when: 1}\n---\nbody\n",
+    )
+    collected = read(site, make_settings)
+    [post] = collected.posts
+    assert (post.title, post.slug, post.categories, post.tags) == ("Odd", "odd", ("c1",), ())
+    assert [p.reason for p in collected.problems] == [
+        "title: a set where text belongs; ignored",
+        "slug: a list where text belongs; ignored",
+        "date: a mapping where text belongs; ignored",
+        "categories: a set inside the list ignored (names are text)",
+        "tags: a set where text or a list of text belongs; ignored",
+        "no title; using 'Odd' from the file name, as Jekyll does",
+    ]

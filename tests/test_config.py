@@ -398,3 +398,42 @@ def test_web_service_keys_limits_proxies_and_body_cap(site, tmp_path, make_setti
     assert lines == [
         f"{tmp_path / 'config.yaml'}: web.trusted_proxies.0: value is not a valid IPv4 or IPv6 network (got 'nginx')"
     ]
+
+
+def test_a_digest_subject_that_is_no_template_is_a_config_error(site, tmp_path):
+    lines = problems(tmp_path, "digest: {subject: '{{ '}\n", site.root)
+    assert lines == [
+        f"{tmp_path / 'config.yaml'}: digest.subject: line 1: unexpected 'end of template' "
+        "(got '{{ ')"
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".yaml"])
+def test_a_subscribers_file_that_is_a_fifo_is_refused_without_waiting(site, tmp_path, suffix):
+    import os
+
+    os.mkfifo(tmp_path / f"subs{suffix}")
+    lines = problems(tmp_path, f"digest: {{subscribers_file: subs{suffix}}}\n", site.root)
+    assert lines == [f"{tmp_path / f'subs{suffix}'}: a FIFO, not a regular file"]
+
+
+def test_a_subscribers_file_linked_to_dev_zero_is_refused_before_reading(site, tmp_path):
+    (tmp_path / "subs.csv").symlink_to("/dev/zero")
+    lines = problems(tmp_path, "digest: {subscribers_file: subs.csv}\n", site.root)
+    assert lines == [f"{tmp_path / 'subs.csv'}: a character device, not a regular file"]
+
+
+def test_a_huge_sparse_subscribers_file_is_refused_by_its_size(site, tmp_path):
+    with open(tmp_path / "subs.csv", "wb") as stream:
+        stream.truncate(2_000_000_000)  # sparse: no disk space, no time
+    lines = problems(tmp_path, "digest: {subscribers_file: subs.csv}\n", site.root)
+    assert lines == [
+        f"{tmp_path / 'subs.csv'}: 2,000,000,000 bytes, more than the subscribers file's limit "
+        "(50,000,000); not read"
+    ]
+
+
+def test_a_subscribers_file_that_is_a_dangling_link_is_not_found(site, tmp_path):
+    (tmp_path / "subs.csv").symlink_to(tmp_path / "gone.csv")
+    lines = problems(tmp_path, "digest: {subscribers_file: subs.csv}\n", site.root)
+    assert lines == [f"{tmp_path / 'subs.csv'}: file not found"]

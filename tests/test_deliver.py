@@ -232,3 +232,39 @@ def test_a_ca_file_that_holds_no_certificate_is_a_config_error(tmp_path):
         f"digest.smtp.ca_file: cannot load {not_a_ca}: NO_CERTIFICATE_OR_CRL_FOUND"
     )
     assert caught.value.exit_code == 2
+
+
+SERVER_FAILURES = [
+    ("greeting-554", "127.0.0.1:{port} refused the session: 554 no service here"),
+    ("ehlo-550", "127.0.0.1:{port} refused the session: 550 5.7.1 go away"),
+    ("huge-ehlo", "127.0.0.1:{port} gave no readable answer: Line too long."),
+    ("rcpt-garbage", "unreadable answer from the server: arbage"),
+    ("rcpt-999", "unreadable answer from the server: 999 weird"),
+]
+
+
+@pytest.mark.parametrize(("mode", "expected"), SERVER_FAILURES)
+def test_a_server_that_breaks_the_session_is_a_transient_failure_never_a_recipients(
+    misbehaving_smtp, mode, expected
+):
+    server = misbehaving_smtp(mode)
+    options = SmtpOptions(port=server.port, security="none", retries=0)
+    transport = Smtp(options)
+    with pytest.raises(TransientFailure) as caught:
+        transport.send(message(), "a@example.org", "b@example.org")
+    assert not isinstance(caught.value, (RecipientDeferred, PermanentFailure))
+    assert str(caught.value) == expected.format(port=server.port)
+    assert transport.connection is None
+
+
+def test_starttls_missing_is_a_delivery_error_never_a_clear_text_fallback(smtp_server):
+    from feeds.errors import DeliveryError
+
+    transport = Smtp(SmtpOptions(port=smtp_server.port, security="starttls", retries=0))
+    with pytest.raises(DeliveryError) as caught:
+        transport.send(message(), "a@example.org", "b@example.org")
+    assert str(caught.value) == (
+        f"127.0.0.1:{smtp_server.port}: the server does not offer STARTTLS "
+        "(security: starttls); nothing is sent in clear text"
+    )
+    assert smtp_server.rcpts == [] and smtp_server.messages == []

@@ -523,3 +523,43 @@ def test_a_dry_run_lists_the_deferred_recipients_a_run_would_retry(
         "reader@example.com\t测试站 每日摘要 2026-11-28（3 篇）\t3 items (retry)"
     ]
     assert dry_run(settings, now=NOW + timedelta(days=3), since=None).lines == []
+
+
+@pytest.mark.parametrize(
+    "mode", ["greeting-554", "ehlo-550", "huge-ehlo", "rcpt-garbage", "rcpt-999"]
+)
+def test_a_server_wide_smtp_failure_leaves_everyone_pending_and_loses_no_digest(
+    site, make_settings, misbehaving_smtp, smtp_server, mode
+):
+    news_site(site)
+    broken = misbehaving_smtp(mode)
+    first = send_digest(make_settings(site.root, digest_config(broken.port)), now=NOW)
+    assert (first.sent, first.failed, first.deferred, first.pending) == (0, 0, 0, 2)
+    assert " not delivered: " in first.error and not first.ok
+    settings = make_settings(site.root, digest_config(smtp_server.port))
+    second = send_digest(settings, now=NOW + timedelta(hours=1))
+    assert (second.sent, second.failed, second.pending, second.resumed) == (2, 0, 0, True)
+    received = smtp_server.by_recipient()
+    assert sorted(received) == ["all@example.com", "reader@example.com"]
+    assert all(len(messages) == 1 for messages in received.values())
+    assert send_digest(settings, now=NOW + timedelta(hours=2)).sent == 0
+
+
+def test_starttls_missing_stops_the_run_with_one_line_and_loses_no_digest(
+    site, make_settings, smtp_server
+):
+    from feeds.errors import DeliveryError
+
+    news_site(site)
+    config = digest_config(smtp_server.port).replace("security: none", "security: starttls")
+    with pytest.raises(DeliveryError) as caught:
+        send_digest(make_settings(site.root, config), now=NOW)
+    assert str(caught.value) == (
+        f"127.0.0.1:{smtp_server.port}: the server does not offer STARTTLS "
+        "(security: starttls); nothing is sent in clear text"
+    )
+    assert smtp_server.messages == []
+    settings = make_settings(site.root, digest_config(smtp_server.port))
+    second = send_digest(settings, now=NOW + timedelta(hours=1))
+    assert (second.sent, second.failed, second.pending, second.resumed) == (2, 0, 0, True)
+    assert len(smtp_server.messages) == 2

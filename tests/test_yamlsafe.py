@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+import yaml
 
 from feeds import yamlsafe
 
@@ -24,6 +25,17 @@ def test_a_billion_laughs_is_refused_before_anything_walks_it(fast):
 def test_an_alias_inside_its_own_value_is_refused():
     with pytest.raises(yamlsafe.RecursiveAlias):
         yamlsafe.load("title: &t [a, *t]")
+
+
+def test_nesting_deeper_than_the_parser_can_follow_is_a_yaml_error_not_a_crash():
+    with pytest.raises(yamlsafe.TooDeep) as caught:
+        yamlsafe.load("x: " + "[" * 5000 + "]" * 5000, fast=False)
+    assert caught.value.problem == "lists or mappings nested too deeply (hundreds of levels)"
+
+
+def test_libyaml_refuses_deep_nesting_itself():
+    with pytest.raises(yaml.YAMLError):
+        yamlsafe.load("x: " + "[" * 5000 + "]" * 5000, fast=True)
 
 
 def test_anchors_and_merge_keys_as_people_write_them_still_load():

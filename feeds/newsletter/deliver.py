@@ -235,6 +235,40 @@ class Smtp:
             raise ConfigError(f"digest.smtp.ca_file: cannot load {cafile}: {reason}") from None
 
     def connect(self) -> _SMTP | _SMTP_SSL:
+        """Open a session up to the first MAIL FROM, or say why the server cannot take mail.
+
+        Whatever goes wrong here is about the server, never about a recipient:
+        a refused greeting or EHLO, or an unreadable answer, is a
+        ``TransientFailure`` (the recipients stay pending); a missing STARTTLS
+        or an untrusted certificate is a ``DeliveryError`` (never a clear-text
+        fallback).
+        """
+        where = f"{self.options.host}:{self.options.port}"
+        connection = None
+        try:
+            connection = self.handshake()
+            self.log_in(connection)
+            return connection
+        except smtplib.SMTPNotSupportedError as exc:  # no STARTTLS, or no AUTH
+            failure: Exception = DeliveryError(str(exc), where=where)
+        except ssl.SSLCertVerificationError as exc:
+            failure = DeliveryError(
+                f"TLS certificate not trusted: {exc.verify_message}", where=where
+            )
+        except smtplib.SMTPResponseException as exc:
+            if _is_reply(exc.smtp_code, exc.smtp_error):
+                reason = f"refused the session: {exc.smtp_code} {_text(exc.smtp_error)}"
+            else:
+                reason = f"gave no readable answer: {_text(exc.smtp_error)}"
+            failure = TransientFailure(f"{where} {reason}")
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            failure = TransientFailure(f"cannot reach {where}: {exc}")
+        if connection is not None:
+            connection.close()
+        raise failure from None
+
+    def handshake(self) -> _SMTP | _SMTP_SSL:
+        """Greeting, EHLO (or HELO) and STARTTLS, so that sendmail() starts at MAIL FROM."""
         options = self.options
         if options.security == "tls":
             connection: _SMTP | _SMTP_SSL = _SMTP_SSL(
@@ -243,17 +277,28 @@ class Smtp:
         else:
             connection = _SMTP(options.host, options.port, timeout=options.timeout)
             if options.security == "starttls":
+                connection.ehlo_or_helo_if_needed()
+                if not connection.has_extn("starttls"):
+                    raise smtplib.SMTPNotSupportedError(
+                        "the server does not offer STARTTLS (security: starttls); "
+                        "nothing is sent in clear text"
+                    )
                 connection.starttls(context=self.context)
-        if self.credentials:
-            try:
-                connection.login(*self.credentials)
-            except smtplib.SMTPAuthenticationError as exc:
-                connection.close()
-                raise DeliveryError(
-                    f"SMTP login refused: {exc.smtp_code} {_text(exc.smtp_error)}",
-                    where=f"{options.host}:{options.port}",
-                ) from None
+        connection.ehlo_or_helo_if_needed()
         return connection
+
+    def log_in(self, connection: _SMTP | _SMTP_SSL) -> None:
+        """AUTH with the credentials, if any; refused credentials stop the whole run."""
+        if not self.credentials:
+            return
+        try:
+            connection.login(*self.credentials)
+        except smtplib.SMTPAuthenticationError as exc:
+            connection.close()
+            raise DeliveryError(
+                f"SMTP login refused: {exc.smtp_code} {_text(exc.smtp_error)}",
+                where=f"{self.options.host}:{self.options.port}",
+            ) from None
 
     def send(self, message: EmailMessage | bytes, sender: str, recipient: str) -> None:
         attempts = self.options.retries + 1
@@ -288,23 +333,20 @@ class Smtp:
                 raise DeliveryError(f"sender {sender}: {exc}", where=where) from None
             raise PermanentFailure(f"{exc}: cannot send to a non-ASCII address") from None
         except smtplib.SMTPSenderRefused as exc:
+            if not _is_reply(exc.smtp_code, exc.smtp_error):
+                raise TransientFailure(_unreadable(exc.smtp_code, exc.smtp_error)) from None
             if exc.smtp_code >= 500:
                 raise DeliveryError(
                     f"sender {sender} refused: {exc.smtp_code} {_text(exc.smtp_error)}", where=where
                 ) from None
             raise TransientFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
-        except smtplib.SMTPResponseException as exc:
+        except smtplib.SMTPDataError as exc:  # the answer to this one message
             _classify(exc.smtp_code, exc.smtp_error, about_recipient=False)
-        except ssl.SSLCertVerificationError as exc:
-            raise DeliveryError(
-                f"TLS certificate not trusted: {exc.verify_message}", where=where
-            ) from None
-        except (
-            TimeoutError,
-            smtplib.SMTPServerDisconnected,
-            smtplib.SMTPConnectError,
-            OSError,
-        ) as exc:
+        except smtplib.SMTPResponseException as exc:  # any other answer is about the session
+            if not _is_reply(exc.smtp_code, exc.smtp_error):
+                raise TransientFailure(_unreadable(exc.smtp_code, exc.smtp_error)) from None
+            raise TransientFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
+        except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
             raise TransientFailure(f"cannot reach {where}: {exc}") from None
 
     def close(self) -> None:
@@ -325,13 +367,31 @@ def _text(value: bytes | str) -> str:
 _MAILBOX_STATUS = re.compile(r"^4\.[12]\.\d{1,3}\b")
 
 
+def _is_reply(code: int, text: bytes | str) -> bool:
+    """Whether an error carries a real 4xx/5xx answer of the server.
+
+    smtplib makes some up: ``-1`` for a line without a code, ``500 "Line too
+    long."`` (as a str; a server's text is bytes) for an oversized line. Those,
+    and codes like 999, say the session is broken, not that a recipient is.
+    """
+    return isinstance(text, bytes) and 400 <= code < 600
+
+
+def _unreadable(code: int, text: bytes | str) -> str:
+    shown = _text(text) if code < 0 else f"{code} {_text(text)}"
+    return f"unreadable answer from the server: {shown}"
+
+
 def _classify(code: int, text: bytes | str, *, about_recipient: bool) -> None:
-    """Raise the failure an SMTP answer means.
+    """Raise the failure an SMTP answer to RCPT TO or to DATA means.
 
     A "try later" is about one recipient when it answers RCPT TO, or when its
     enhanced status code names the address or the mailbox (``452 4.2.2 mailbox
-    full`` after DATA); any other "try later" is about the server.
+    full`` after DATA); any other "try later" is about the server, and so is an
+    answer that is no SMTP reply.
     """
+    if not _is_reply(code, text):
+        raise TransientFailure(_unreadable(code, text))
     message = f"{code} {_text(text)}"
     if 400 <= code < 500:
         if about_recipient or _MAILBOX_STATUS.match(_text(text)):

@@ -72,10 +72,20 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 
 
-def unusable_state(path: Path, exc: sqlite3.DatabaseError) -> StateError:
+# What opening a damaged database raises: SQLite's message can quote a name from the file,
+# and when that name is not UTF-8, Python fails decoding the message itself.
+DAMAGED = (sqlite3.DatabaseError, UnicodeDecodeError)
+
+
+def unusable_state(path: Path, exc: sqlite3.DatabaseError | UnicodeDecodeError) -> StateError:
     """The one line an operator gets for a damaged database, with what they can do."""
+    reason = (
+        exc.object.decode("utf-8", "backslashreplace")
+        if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes)
+        else str(exc)
+    )
     return StateError(
-        f"cannot use the state database: {exc}",
+        f"cannot use the state database: {reason}",
         where=str(path),
         hint="restore it from a backup, or move it aside to start afresh; without it "
         "the next digest takes digest.first_window and may repeat the last digest's posts",
@@ -133,7 +143,7 @@ class State:
         try:
             self.db.executescript(SCHEMA)
             self._add_missing_columns()
-        except sqlite3.DatabaseError as exc:
+        except DAMAGED as exc:
             self.close()
             raise self.unusable(exc) from None
 
@@ -151,7 +161,7 @@ class State:
                 # which exactly-once needs; FULL would add an fsync per recipient, for power loss
                 # only. It is a setting of each connection, so every thread's sets it.
                 db.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.DatabaseError as exc:
+            except DAMAGED as exc:
                 db.close()
                 raise self.unusable(exc) from None
             self._local.db = db
@@ -159,7 +169,7 @@ class State:
                 self._connections.append(db)
         return db
 
-    def unusable(self, exc: sqlite3.DatabaseError) -> StateError:
+    def unusable(self, exc: sqlite3.DatabaseError | UnicodeDecodeError) -> StateError:
         return unusable_state(self.path, exc)
 
     def _add_missing_columns(self) -> None:

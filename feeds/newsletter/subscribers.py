@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from feeds.errors import AddressError
-from feeds.newsletter.state import unusable_state
+from feeds.newsletter.state import DAMAGED, unusable_state
 
 Status = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
 STATUSES: tuple[Status, ...] = ("pending", "active", "unsubscribed", "bounced", "complained")
@@ -254,7 +254,7 @@ class SubscriberStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(SCHEMA)
-            except sqlite3.DatabaseError as exc:
+            except DAMAGED as exc:
                 db.close()
                 raise unusable_state(self.path, exc) from None
             self._local.db = db

@@ -106,9 +106,27 @@ def build(
     """Build every feed of the site; return what was read, skipped and written."""
     if not settings.posts_dir.is_dir():
         raise ConfigError("no _posts folder in the site", where=str(settings.site_dir))
+    for key, folder in (("state_dir", settings.state_dir), ("output", settings.output)):
+        check_creatable(key, folder)
     lock = exclusive_lock(settings.state_dir, "build.lock", "feeds build", wait=True)
     with lock, workers(jobs) as pool, no_garbage_collection():
         return _build(settings, now, future, strict, track, pool)
+
+
+def check_creatable(key: str, folder: Path) -> None:
+    """Make sure ``folder`` can be created, leaving nothing behind.
+
+    access(2) says yes to root everywhere, even under /proc, so only trying
+    tells; a build that may still write nothing (--strict) must not leave an
+    empty folder either, so what was created here is removed again.
+    """
+    missing = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot create {folder}: {exc.strerror}") from None
+    for path in missing:
+        path.rmdir()
 
 
 @contextmanager
@@ -241,7 +259,10 @@ def refuse_if_strict(strict: bool, report: BuildReport, indexes: Indexes) -> Non
     """With --strict, any warning stops the build before a file is replaced."""
     if strict and report.problems:
         indexes.save()
-        raise StrictError(f"{report.warnings} warning(s) and --strict was given; no feed written")
+        raise StrictError(
+            f"{report.warnings} warning(s) and --strict was given; no feed written",
+            [str(problem) for problem in report.problems],
+        )
 
 
 class Indexes:

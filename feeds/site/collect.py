@@ -10,7 +10,6 @@ link to a page that exists.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
@@ -29,6 +28,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from feeds import yamlsafe
 from feeds.config import Site, parse_author
+from feeds.safefile import Unreadable, read_regular
 from feeds.site.permalink import (
     MARKDOWN_EXTENSIONS,
     PostFacts,
@@ -53,14 +53,6 @@ _CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # conversion can overflow: a date outside them is a typo, not a news item.
 FIRST_YEAR, LAST_YEAR = 1000, 9998
 DEFAULT_MAX_POST_BYTES = 10_000_000
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC
-_KINDS = {
-    stat.S_IFDIR: "a folder",
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-}
 
 
 class BadPost(Exception):
@@ -274,43 +266,15 @@ def read_text(path: Path, site_dir: Path, max_bytes: int) -> str:
 def read_bytes(path: Path, site_dir: Path | None, max_bytes: int) -> bytes:
     """The bytes of a regular file of at most ``max_bytes``; BadPost for anything else.
 
-    Never blocks and never reads more than the cap: a FIFO, a device such as
-    /dev/zero or a huge sparse file is refused by what ``fstat`` says of the
-    very file that was opened (non-blocking, so opening a FIFO returns at
-    once), not by a check of the name that a rename could outdate. A symbolic
-    link is followed only to a file inside ``site_dir``, as Jekyll's safe mode
-    does, so a post cannot publish /etc/passwd.
+    A symbolic link is followed only to a file inside ``site_dir``, as Jekyll's
+    safe mode does, so a post cannot publish /etc/passwd; the rest is
+    ``read_regular``'s: no FIFO, no device, nothing over the cap.
     """
     target = _link_target(path, site_dir) if path.is_symlink() else path
     try:
-        handle = os.open(target, _OPEN_FLAGS)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link put there since
-            raise BadPost("a symbolic link that changed while it was read") from None
-        raise BadPost(f"cannot read the file ({exc.strerror})") from None
-    try:
-        status = os.fstat(handle)
-        if not stat.S_ISREG(status.st_mode):
-            kind = _KINDS.get(stat.S_IFMT(status.st_mode), "not a regular file")
-            raise BadPost(f"{kind}, not a regular file")
-        if status.st_size > max_bytes:
-            raise BadPost(_too_big(status.st_size, max_bytes))
-        chunks, size = [], 0
-        # Ask for what fstat promised plus one byte, not for the cap: os.read
-        # allocates the whole request, and 10 MB per post cost 0.6 ms each.
-        want = status.st_size + 1
-        while chunk := os.read(handle, min(want, max_bytes + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > max_bytes:  # it grew since fstat
-                raise BadPost(_too_big(size, max_bytes))
-    finally:
-        os.close(handle)
-    return b"".join(chunks)
-
-
-def _too_big(size: int, max_bytes: int) -> str:
-    return f"{size:,} bytes, more than max_post_bytes ({max_bytes:,}); not read"
+        return read_regular(target, max_bytes, "max_post_bytes")
+    except Unreadable as exc:
+        raise BadPost(str(exc)) from None
 
 
 def _link_target(path: Path, site_dir: Path | None) -> Path:
@@ -370,7 +334,7 @@ def load_front_matter(front: str, first_line: int = 1) -> dict[str, Any]:
         found = re.search(r"tag '([^']*)'", tag)
         name = found.group(1).replace("tag:yaml.org,2002:", "!!") if found else "an unknown tag"
         raise BadPost(f"front matter uses the YAML tag {name}, which is not allowed") from None
-    except (yamlsafe.TooManyAliases, yamlsafe.RecursiveAlias) as exc:
+    except (yamlsafe.TooManyAliases, yamlsafe.RecursiveAlias, yamlsafe.TooDeep) as exc:
         raise BadPost(f"front matter refused: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -432,6 +396,48 @@ def parse_offset(text: str) -> timezone:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
+TEXT_KEYS = ("title", "slug", "date", "permalink")
+NAME_KEYS = ("categories", "category", "tags", "tag")
+_SHAPES = {set: "a set", frozenset: "a set", dict: "a mapping", list: "a list", tuple: "a list"}
+
+
+def is_plain(value: Any) -> bool:
+    """Text, a number, true/false or a date: what has one written form in every process.
+
+    A set's order changes from one process to the next (string hashing is
+    randomised), and a mapping or a nested list has no form a reader expects as
+    a title or a category name, so they never become text.
+    """
+    return isinstance(value, str | int | float | date)
+
+
+def plain_values(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The front matter with every value feeds turns into text made plain: a set, mapping,
+    nested list or binary data where text (or a list of it) belongs is dropped with a warning."""
+    cleaned = dict(data)
+    for key in TEXT_KEYS + NAME_KEYS:
+        value = cleaned.get(key)
+        if value is None or is_plain(value):
+            continue
+        if key in NAME_KEYS and isinstance(value, list):
+            kept = [item for item in value if item is None or is_plain(item)]
+            if len(kept) < len(value):
+                odd = next(item for item in value if not (item is None or is_plain(item)))
+                warnings.append(f"{key}: {_shape(odd)} inside the list ignored (names are text)")
+            cleaned[key] = kept
+            continue
+        expected = "text or a list of text" if key in NAME_KEYS else "text"
+        warnings.append(f"{key}: {_shape(value)} where {expected} belongs; ignored")
+        del cleaned[key]
+    return cleaned
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "binary data"
+    return _SHAPES.get(type(value), f"a {type(value).__name__}")
+
+
 def as_names(value: Any, *, split: bool) -> list[str]:
     """Jekyll's reading of category/tag values: a list, or a string split on whitespace."""
     if value is None:
@@ -487,6 +493,7 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
     data = load_front_matter(parts[0], first_line=leading_lines + 1)
     if data.get("published") is False:
         return None
+    data = plain_values(data, warnings)
 
     moment = resolve_date(data, name_date, site.timezone, warnings)
     url_moment = jekyll_url_date(data.get("date"), moment)
