@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -121,6 +121,53 @@ class Digest:
     window_end: datetime
 
 
+class ThreadConnections:
+    """One SQLite connection per thread to ``state.sqlite3``, in WAL mode, closed together.
+
+    The digest delivers over several threads and the web service answers from
+    a pool, and a connection must not be shared between threads at once; the
+    owner may close them all from another thread. ``setup`` runs once on each
+    new connection. A damaged file is a StateError, never a traceback.
+    """
+
+    def __init__(self, path: Path, setup: Callable[[sqlite3.Connection], None] | None = None):
+        self.path = path
+        self._setup = setup
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
+                # which exactly-once needs; FULL would add an fsync per recipient, for power loss
+                # only. It is a setting of each connection, so every thread's sets it.
+                db.execute("PRAGMA synchronous=NORMAL")
+                if self._setup is not None:
+                    self._setup(db)
+            except DAMAGED as exc:
+                db.close()
+                raise unusable_state(self.path, exc) from None
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._connections:
+                db.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
 class State:
     """The SQLite state database of one state directory.
 
@@ -137,9 +184,7 @@ class State:
             raise StateError(
                 f"cannot create the state folder: {exc}", where=str(state_dir)
             ) from None
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(self.path)
         try:
             self.db.executescript(SCHEMA)
             self._add_missing_columns()
@@ -150,24 +195,7 @@ class State:
     @property
     def db(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                # In WAL mode, NORMAL makes each commit survive a crash or kill of this process,
-                # which exactly-once needs; FULL would add an fsync per recipient, for power loss
-                # only. It is a setting of each connection, so every thread's sets it.
-                db.execute("PRAGMA synchronous=NORMAL")
-            except DAMAGED as exc:
-                db.close()
-                raise self.unusable(exc) from None
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
-        return db
+        return self._connections.get()
 
     def unusable(self, exc: sqlite3.DatabaseError | UnicodeDecodeError) -> StateError:
         return unusable_state(self.path, exc)
@@ -182,11 +210,7 @@ class State:
             self.db.execute("ALTER TABLE variants ADD COLUMN layout TEXT")
 
     def close(self) -> None:
-        with self._lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -20,7 +20,6 @@ import ipaddress
 import json
 import re
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from feeds.errors import AddressError
-from feeds.newsletter.state import DAMAGED, unusable_state
+from feeds.newsletter.state import ThreadConnections
 
 Status = Literal["pending", "active", "unsubscribed", "bounced", "complained"]
 STATUSES: tuple[Status, ...] = ("pending", "active", "unsubscribed", "bounced", "complained")
@@ -238,36 +237,14 @@ class SubscriberStore:
     def __init__(self, state_dir: Path):
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "state.sqlite3"
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(self.path, lambda db: db.executescript(SCHEMA))
         self._db()
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            # Each thread uses its own connection; close() may come from another thread.
-            db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.executescript(SCHEMA)
-            except DAMAGED as exc:
-                db.close()
-                raise unusable_state(self.path, exc) from None
-            self._local.db = db
-            with self._lock:
-                self._connections.append(db)
-        return db
+        return self._connections.get()
 
     def close(self) -> None:
-        with self._lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
