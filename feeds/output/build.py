@@ -200,6 +200,8 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     refuse_if_strict(strict, report, indexes)
     report.written, report.unchanged = publish(settings, registry, specs, staged)
     record_outputs(settings, specs, staged, feeds_index)
+    if staged.entries is not None:
+        staged.entries.save(post.source for spec in specs for post in spec.entries)
     write_site_files(settings, specs, feeds_index, report)
     feeds_index.summary = {
         "next_release": update.next_release,

@@ -14,6 +14,8 @@ can only cost time, never change output or stop a build.
   was made from (its posts, their files' stamps, the feed settings) and the
   file's own size and mtime. A feed whose signature and file are unchanged is
   not generated again.
+- ``entries/``: the rendered HTML and summary of every post a feed shows, so
+  that no post is rendered twice; see ``feeds.output.entrycache``.
 
 The files are MessagePack, not pickles: whoever can write the state folder can
 make a build slow, but never make it run code.

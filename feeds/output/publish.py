@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -21,6 +22,14 @@ from feeds.config import Settings
 from feeds.errors import FeedsError
 from feeds.output.bytecap import describe, fit
 from feeds.output.cache import FeedIndex, Stamp, file_stamp
+from feeds.output.entrycache import (
+    EntryCache,
+    Fresh,
+    Location,
+    SegmentReader,
+    SegmentWriter,
+    entries_key,
+)
 from feeds.output.feedwriter import (
     FILE_NAMES,
     FeedSpec,
@@ -107,6 +116,7 @@ class Staged:
     problems: list[PostProblem] = field(default_factory=list)
     signatures: dict[str, str] = field(default_factory=dict)  # folder -> signature
     stale: set[str] = field(default_factory=set)  # folders rendered this time
+    entries: EntryCache | None = None  # with what was rendered this time; None: nothing was
 
     def discard(self) -> None:
         for _, temporary in self.files:
@@ -115,21 +125,35 @@ class Staged:
 
 
 def stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render: RenderPost) -> Staged:
-    """Render every feed whose inputs changed into temporary files; replace nothing yet."""
+    """Render every feed whose inputs changed into temporary files; replace nothing yet.
+
+    Entries rendered by earlier builds are taken from the entry cache: each
+    batch of feeds carries where its cached entries lie, and brings back
+    where it put the ones it had to render.
+    """
     staged = Staged()
     staged.signatures = {s.folder: feed_signature(s, stamps, feeds_index.key) for s in specs}
     stale = [s for s in specs if not outputs_current(settings, feeds_index, s, staged.signatures)]
     staged.stale = {spec.folder for spec in stale}
-    if stale:
-        (settings.state_dir / MARKER).parent.mkdir(parents=True, exist_ok=True)
-        (settings.state_dir / MARKER).write_text(str(settings.output), encoding="utf-8")
-    renderer = partial(render_feeds, settings, render, rendered={})  # shared by batches run here
+    if not stale:
+        return staged
+    (settings.state_dir / MARKER).parent.mkdir(parents=True, exist_ok=True)
+    (settings.state_dir / MARKER).write_text(str(settings.output), encoding="utf-8")
+    entries = EntryCache.load(settings.state_dir / "cache", entries_key(settings))
+    staged.entries = entries
+    items = [
+        (spec, tuple(entries.locate(post, stamps.get(post.source)) for post in spec.entries))
+        for spec in stale
+    ]
+    store = (str(entries.folder), os.urandom(6).hex())
+    shown = {post.source: post for spec in stale for post in spec.entries}
+    # ``rendered`` is shared by the batches run here, in this process
+    renderer = partial(render_feeds, settings, render, rendered={}, store=store)
     seen: set[PostProblem] = set()
     try:
-        for relative, temporary, problems in map_batches(
-            renderer, stale, pool, batch=25, min_items=200
-        ):
-            staged.files.append((relative, Path(temporary) if temporary else None))
+        for files, problems, fresh in map_batches(renderer, items, pool, batch=25, min_items=200):
+            staged.files += [(name, Path(temp) if temp else None) for name, temp in files]
+            entries.add(shown, stamps, fresh)
             for problem in map(PostProblem._make, problems):
                 if problem not in seen:
                     seen.add(problem)
@@ -140,23 +164,30 @@ def stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render: Render
     return staged
 
 
+Batch = tuple[list[tuple[str, str]], tuple, list[Fresh]]
+
+
 def render_feeds(
     settings: Settings,
     render: RenderPost,
-    specs: Sequence[FeedSpec],
+    items: Sequence[tuple[FeedSpec, tuple[Location | None, ...]]],
     rendered: dict[str, Rendered],
-) -> list[tuple[str, str, tuple]]:
+    store: tuple[str, str],
+) -> list[Batch]:
     """Render some feeds (and their pages) into temporary files beside their targets.
 
     Runs in worker processes: rendering happens where the feed is written, so
     the HTML of thousands of posts never has to travel between processes.
-    ``rendered`` keeps what is rendered for the next batches in the same
-    process: a post of a busy window is in the site-wide feed and in its
-    category's. Returns, per file, its name, its temporary file ("" when its
-    bytes are unchanged) and problems found.
+    Each feed comes with where its entries lie in the entry cache (``store``
+    names its folder and this build), None for those to render; what is
+    rendered here is appended to this process's segment. ``rendered`` keeps
+    entries for the next batches in the same process: a post of a busy
+    window is in the site-wide feed and in its category's. Returns one batch:
+    per file its name and temporary file ("" when its bytes are unchanged),
+    the problems found, and where the new entries were put.
     """
     problems: list[PostProblem] = []
-    results: list[tuple[str, str, tuple]] = []
+    files: list[tuple[str, str]] = []
     make = partial(
         feed_document,
         site=settings.site,
@@ -165,35 +196,46 @@ def render_feeds(
         hubs=settings.feeds.hubs,
     )
     env = page_environment(settings) if settings.feeds.pages else None
+    folder, token = store
+    made: list[tuple[Post, Rendered]] = []
     try:
-        for spec in specs:
-            for post in spec.entries:
-                if post.url not in rendered:
-                    rendered[post.url] = render(
-                        post, settings.feeds.summary_length, problems, settings.site.max_post_bytes
-                    )
-        for spec in specs:
+        with SegmentReader(Path(folder)) as cached:
+            for spec, locations in items:
+                for post, location in zip(spec.entries, locations, strict=True):
+                    if post.url in rendered:
+                        continue
+                    entry = cached.read(location) if location is not None else None
+                    if entry is None:
+                        before = len(problems)
+                        entry = render(
+                            post,
+                            settings.feeds.summary_length,
+                            problems,
+                            settings.site.max_post_bytes,
+                        )
+                        if len(problems) == before:  # a post rendered with a problem is not kept
+                            made.append((post, entry))
+                    rendered[post.url] = entry
+        for spec, _ in items:
             documents, cut = fit(spec, settings.feeds.formats, make, rendered)
             if cut is not None:
                 where = spec.folder or "the site-wide feed"
                 warning = describe(cut, len(spec.entries), spec.max_bytes)
                 problems.append(PostProblem(where, warning, False))
                 spec = replace(spec, entries=spec.entries[: cut.kept])
-            files = {output_name(spec, kind): data for kind, data in documents.items()}
+            outputs = {output_name(spec, kind): data for kind, data in documents.items()}
             if env is not None and spec.folder:
-                files[page_name(spec.folder)] = folder_page(settings, env, spec, rendered)
-            for relative, data in files.items():
+                outputs[page_name(spec.folder)] = folder_page(settings, env, spec, rendered)
+            for relative, data in outputs.items():
                 temporary = stage(settings.output, relative, data)
-                results.append((relative, str(temporary or ""), ()))
+                files.append((relative, str(temporary or "")))
+        fresh = SegmentWriter(Path(folder), token).append_entries(made)
     except BaseException:
-        for _, temporary, _ in results:
+        for _, temporary in files:
             if temporary:
                 Path(temporary).unlink(missing_ok=True)
         raise
-    if results and problems:
-        relative, temporary, _ = results[-1]
-        results[-1] = (relative, temporary, tuple(tuple(problem) for problem in problems))
-    return results
+    return [(files, tuple(tuple(problem) for problem in problems), fresh)]
 
 
 def publish(
