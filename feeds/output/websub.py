@@ -15,8 +15,10 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ def announce(
     the next build. Stops at a hub's first failure, so a hung hub costs one
     timeout per build, not one per batch.
     """
+    import httpx  # here, not above: every build asks this module whether anything is pending
+
     path = state_dir / PENDING
     pending = load_pending(path)
     kept: dict[str, list[str]] = {}
@@ -62,6 +66,8 @@ def announce(
 
 def publish(client: httpx.Client, hub: str, urls: Sequence[str]) -> None:
     """One publish notification; raises Problem unless the hub answers 2xx."""
+    import httpx
+
     form = {"hub.mode": "publish", "hub.url": list(urls)}
     try:
         response = client.post(hub, data=form)
