@@ -50,7 +50,7 @@ from feeds.output.plan import (
 )
 from feeds.output.publish import (
     MARKER,
-    output_intact,
+    outputs_intact,
     publish,
     record_outputs,
     recover_interrupted_write,
@@ -61,6 +61,8 @@ from feeds.output.websub import PENDING, announce
 from feeds.site.collect import (
     DEFAULT_MAX_POST_BYTES,
     BadPost,
+    Scan,
+    Stamps,
     gather,
     read_batch,
     read_body,
@@ -169,12 +171,13 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
         announce_changes(settings, [], report)
         return report
     check_templates(settings)
-    stamps = scanned.stamps()
     indexes = Indexes(settings, cache_dir)
     mode = "incremental"
-    update = incremental_update(settings, indexes, feeds_index, stamps, now, future, pool)
+    stamps: Stamps | Scan = scanned  # looked up one path at a time
+    update = incremental_update(settings, indexes, feeds_index, scanned, now, future, pool)
     if update is None:
         mode = "full"
+        stamps = scanned.stamps()
         update = full_update(settings, indexes, stamps, now, future, track, pool)
     report = BuildReport(
         posts=update.posts,
@@ -208,6 +211,7 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
         "report": (update.posts, update.skipped, update.excluded, tuple(update.problems)),
         "plan_problems": tuple(plan_problems),
         "outputs": sorted(feeds_index.outputs),
+        "scan": scanned.fingerprint,
     }
     feeds_index.scan = scanned
     feeds_index.groups = update.groups
@@ -314,7 +318,7 @@ def full_update(settings, indexes, stamps, now, future, track, pool) -> Update:
     )
 
 
-def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool) -> Update | None:
+def incremental_update(settings, indexes, feeds_index, scanned, now, future, pool) -> Update | None:
     """Place new posts into the last build's feed groups; None when only a full update will do.
 
     Only the index shards that hold changed files are read. A change that
@@ -323,14 +327,13 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
     archive to refill that feed, so it is left to the full update.
     """
     saved = feeds_index.summary
-    saved_groups = feeds_index.load_groups()
-    if saved_groups is None or feeds_index.scan is None:
+    if saved.get("next_release") is not None and timestamp_us(now) >= saved["next_release"]:
         return None
-    before = feeds_index.scan.stamps()
-    if saved["next_release"] is not None and timestamp_us(now) >= saved["next_release"]:
+    before = feeds_index.load_scan()
+    saved_groups = feeds_index.load_groups() if before is not None else None
+    if saved_groups is None or before is None:
         return None
-    fresh = [path for path, stamp in stamps.items() if before.get(path) != stamp]
-    gone = [path for path in fresh if path in before] + [p for p in before if p not in stamps]
+    fresh, gone = scanned.changed_since(before)
     gone_paths = set(gone)
     index = indexes.load({shard_of(path) for path in fresh + gone})
     if not index.complete or any(path not in index.entries for path in gone):
@@ -368,10 +371,10 @@ def incremental_update(settings, indexes, feeds_index, stamps, now, future, pool
         urls.put(post.url, post.source)
 
     for path in gone:
-        if path not in stamps:
+        if scanned.get(path) is None:
             index.drop(path)
     for path in fresh:
-        index.put(path, (stamps[path], results[path]))
+        index.put(path, (scanned.get(path), results[path]))
     groups = {group: list(members) for group, members in saved_groups.items()}
     bounds = bounds_of(settings)
     for post in new.posts:
@@ -420,12 +423,12 @@ def feeds_key(settings: Settings, future: bool) -> str:
 def nothing_changed(settings, feeds_index, scanned, now) -> bool:
     """No post file, setting, release time or feed file changed since the last build."""
     summary = feeds_index.summary
-    if not summary or feeds_index.scan != scanned:
+    if not summary or summary.get("scan") != scanned.fingerprint:
         return False
     release = summary.get("next_release")
     if release is not None and timestamp_us(now) >= release:
         return False
-    return all(output_intact(settings, feeds_index, relative) for relative in summary["outputs"])
+    return outputs_intact(str(settings.output), feeds_index.outputs, summary["outputs"])
 
 
 def report_unchanged(feeds_index: FeedIndex) -> BuildReport:

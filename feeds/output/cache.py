@@ -39,7 +39,7 @@ from typing import Any
 import msgpack
 
 from feeds import __version__
-from feeds.site.collect import Scan
+from feeds.site.collect import Listed, Scan
 from feeds.site.post import Post
 
 log = logging.getLogger(__name__)
@@ -175,24 +175,33 @@ class ShardedIndex:
 
 @dataclass
 class FeedIndex:
-    """Per feed file: (signature, size, mtime_ns); the last build's summary and scan of posts."""
+    """Per feed file: (signature, size, mtime_ns); the last build's summary and scan of posts.
+
+    The summary holds the scan's fingerprint, so a build with nothing new
+    reads this one small file; the scan itself is read only to find what changed.
+    """
 
     key: str
     outputs: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
-    scan: Any = None
+    scan: Scan | None = None
     groups: Any = None  # each feed group's newest posts; loaded only when needed
     cache_dir: Path | None = None
 
     @classmethod
     def load(cls, cache_dir: Path, key: str) -> FeedIndex:
         payload = _load(cache_dir / "feeds.msgpack", key, decode_feeds) or {}
-        scan = _load(cache_dir / "scan.msgpack", key, decode_scan) if payload else None
-        if scan is None:
-            payload = {}
         return cls(
-            key, payload.get("outputs", {}), payload.get("summary", {}), scan, None, cache_dir
+            key, payload.get("outputs", {}), payload.get("summary", {}), None, None, cache_dir
         )
+
+    def load_scan(self) -> Scan | None:
+        """The last build's scan; None when missing, damaged or not the one the summary names."""
+        if self.scan is None and self.cache_dir is not None and self.summary:
+            scan = _load(self.cache_dir / "scan.msgpack", self.key, decode_scan)
+            if scan is not None and scan.fingerprint == self.summary.get("scan"):
+                self.scan = scan
+        return self.scan
 
     def load_groups(self) -> Any:
         if self.groups is None and self.cache_dir is not None and self.summary:
@@ -200,9 +209,8 @@ class FeedIndex:
         return self.groups
 
     def save(self, cache_dir: Path) -> None:
-        scan = self.scan
-        columns = [column.tobytes() for column in scan[2:]]  # the arrays: sizes, times
-        _save(cache_dir / "scan.msgpack", self.key, (scan.root, scan.names, *columns))
+        """The summary last: it names the scan the other files go with."""
+        _save(cache_dir / "scan.msgpack", self.key, encode_scan(self.scan))
         _save(cache_dir / "groups.msgpack", self.key, self.groups)
         _save(
             cache_dir / "feeds.msgpack",
@@ -220,14 +228,26 @@ def decode_shard(value: Any) -> dict[str, Any]:
     return shard
 
 
+def encode_scan(scan: Scan) -> tuple:
+    folders = [
+        (folder.folder, folder.prefix, "\0".join(folder.names), *map(bytes, folder[3:]))
+        for folder in scan.folders
+    ]
+    return (scan.root, folders)
+
+
 def decode_scan(value: Any) -> Scan:
-    root, names, *columns = value
-    scan = Scan(str(root), list(names), *(array("q", column) for column in columns))
-    if any(len(column) != len(scan.names) for column in scan[2:]) or not all(
-        type(name) is str for name in scan.names
-    ):
-        raise ValueError("columns of different lengths")
-    return scan
+    root, folders = value
+    listed = []
+    for folder, prefix, joined, *columns in folders:
+        if not all(type(text) is str for text in (root, folder, prefix, joined)):
+            raise ValueError("odd scan")
+        names = joined.split("\0") if joined else []
+        arrays = [array("q", column) for column in columns]
+        if len(arrays) != 3 or any(len(column) != len(names) for column in arrays):
+            raise ValueError("columns of different lengths")
+        listed.append(Listed(folder, prefix, names, *arrays))
+    return Scan(root, listed)
 
 
 def decode_groups(value: Any) -> dict[str, list[Post]]:

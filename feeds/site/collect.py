@@ -19,6 +19,8 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import cached_property
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -72,34 +74,148 @@ class Collected:
 Stamps = dict[str, tuple[int, ...]]  # path -> (size, mtime_ns, ctime_ns)
 
 
-class Scan(NamedTuple):
+class Listed(NamedTuple):
+    """One folder's post files in the order the folder lists them, with their stamps."""
+
+    folder: str  # relative to the root: "" for the posts folder itself
+    prefix: str  # what comes before each name: "" in the posts folder, else "sub/folder/"
+    names: list[str]
+    sizes: array
+    mtimes: array
+    ctimes: array
+
+
+class Scan:
     """Every post file under a folder with its size, mtime and ctime, in a stable
-    order: each folder's files by name, then its subfolders'. Two scans are
-    equal exactly when no post file was added, removed or touched.
+    order: each folder's files by name, then its subfolders'.
 
     The ctime is there because an mtime can be put back (``touch -r``, rsync,
     an editor keeping it) after a same-size edit; the ctime cannot, as any
     write or ``utime`` sets it to the present.
 
-    Kept as columns rather than a dictionary: a build with nothing new only
-    compares two scans, and at 100,000 posts the columns are several times
-    cheaper to make, store and compare.
+    Kept as each folder's files in the order the folder lists them: a build
+    with nothing new only compares ``fingerprint`` with the last build's, and
+    at 100,000 posts sorting the names would cost more than that whole
+    comparison. The stable order (``names``, ``stamps``) is made when asked for.
     """
 
-    root: str
-    names: list[str]  # relative to root
-    sizes: array
-    mtimes: array
-    ctimes: array
+    def __init__(self, root: str, folders: list[Listed]):
+        self.root = root
+        self.folders = folders  # in the stable order; each folder's files as listed
+
+    @cached_property
+    def fingerprint(self) -> bytes:
+        """A digest of every name and stamp as listed: equal when nothing was added, removed
+        or touched and the folders list their files in the same order (as they do when
+        nothing changed). Different fingerprints say only that ``changed_since`` must look."""
+        digest = hashlib.blake2b(self.root.encode("utf-8", "surrogateescape"), digest_size=16)
+        for folder in self.folders:
+            head = f"\0{len(folder.names)}\0{folder.folder}\0{folder.prefix}\0"
+            digest.update(head.encode("utf-8", "surrogateescape"))
+            digest.update("\0".join(folder.names).encode("utf-8", "surrogateescape"))
+            for column in (folder.sizes, folder.mtimes, folder.ctimes):
+                digest.update(column)
+        return digest.digest()
+
+    @cached_property
+    def _ordered(self) -> tuple[list[str], array, array, array]:
+        names: list[str] = []
+        sizes, mtimes, ctimes = array("q"), array("q"), array("q")
+        for _, prefix, found, *columns in self.folders:
+            order = sorted(range(len(found)), key=found.__getitem__)
+            names.extend([f"{prefix}{found[n]}" for n in order] if prefix else sorted(found))
+            for ordered, column in zip((sizes, mtimes, ctimes), columns, strict=True):
+                ordered.extend([column[n] for n in order])
+        return names, sizes, mtimes, ctimes
+
+    @property
+    def names(self) -> list[str]:
+        """Relative to ``root``, in the stable order."""
+        return self._ordered[0]
 
     def stamps(self) -> Stamps:
         """Path -> (size, mtime_ns, ctime_ns), in the stable order."""
         return {
             f"{self.root}/{name}": (size, mtime, ctime)
-            for name, size, mtime, ctime in zip(
-                self.names, self.sizes, self.mtimes, self.ctimes, strict=True
-            )
+            for name, size, mtime, ctime in zip(*self._ordered, strict=True)
         }
+
+    def get(self, path: str) -> tuple[int, int, int] | None:
+        """One path's stamp, as ``stamps().get`` gives it, without making them all."""
+        relative = path.removeprefix(f"{self.root}/")
+        if relative == path:
+            return None
+        folder, _, name = relative.rpartition("/")
+        for listed, places in self._where.get(folder, ()):
+            number = places.get(name)
+            if number is not None:
+                return (listed.sizes[number], listed.mtimes[number], listed.ctimes[number])
+        return None
+
+    @cached_property
+    def _where(self) -> dict[str, list[tuple[Listed, dict[str, int]]]]:
+        """Each folder's listings (an unreadable subfolder is listed in its parent) with their
+        names' places; made on the first ``get``."""
+        where: dict[str, list[tuple[Listed, dict[str, int]]]] = {}
+        for listed in self.folders:
+            places = dict(zip(listed.names, range(len(listed.names)), strict=True))
+            where.setdefault(listed.prefix[:-1], []).append((listed, places))
+        return where
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Scan):
+            return NotImplemented
+        return self.root == other.root and self._ordered == other._ordered
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def changed_since(self, before: Scan) -> tuple[list[str], list[str]]:
+        """The paths added or touched since ``before``, and those touched or removed.
+
+        Each list in the stable order. A folder whose names are listed as
+        before is compared column by column, the others name by name.
+        """
+        was = {folder.folder: folder for folder in before.folders}
+        fresh: list[str] = []
+        gone: list[str] = []
+        for folder in self.folders:
+            new, old = _changes(folder, was.pop(folder.folder, None))
+            fresh += [f"{self.root}/{folder.prefix}{name}" for name in new]
+            gone += [f"{self.root}/{folder.prefix}{name}" for name in old]
+        for folder in was.values():
+            gone += [f"{self.root}/{folder.prefix}{name}" for name in sorted(folder.names)]
+        return fresh, gone
+
+
+def _changes(now: Listed, before: Listed | None) -> tuple[list[str], list[str]]:
+    """One folder's names added or touched, and touched or removed, each sorted."""
+    if before is None:
+        return sorted(now.names), []
+    if now.prefix != before.prefix:  # a file where an unreadable folder was, or the reverse
+        return sorted(now.names), sorted(before.names)
+    if now.names == before.names:
+        if now[3:] == before[3:]:
+            return [], []
+        touched = [
+            name
+            for name, size, mtime, ctime, *was in zip(now.names, *now[3:], *before[3:], strict=True)
+            if [size, mtime, ctime] != was
+        ]
+        return sorted(touched), sorted(touched)
+    places = dict(zip(before.names, range(len(before.names)), strict=True))
+    found = list(map(places.get, now.names))  # each name's place before, or None
+    sizes, mtimes, ctimes = before.sizes, before.mtimes, before.ctimes
+    fresh, touched = [], []
+    for name, was, size, mtime, ctime in zip(now.names, found, *now[3:], strict=True):
+        if was is None:
+            fresh.append(name)
+        elif sizes[was] != size or mtimes[was] != mtime or ctimes[was] != ctime:
+            fresh.append(name)
+            touched.append(name)
+    removed: list[str] = []
+    if len(found) - found.count(None) != len(before.names):
+        removed = list(places.keys() - set(now.names))
+    return sorted(fresh), sorted(touched + removed)
 
 
 def scan(posts_dir: Path) -> Scan:
@@ -114,8 +230,7 @@ def scan(posts_dir: Path) -> Scan:
     archive, so it stays lean: one stat per entry, two for a symbolic link.
     """
     root = str(posts_dir)
-    names: list[str] = []
-    sizes, mtimes, ctimes = array("q"), array("q"), array("q")
+    folders: list[Listed] = []
     pending = [""]
     while pending:
         relative = pending.pop()
@@ -126,47 +241,55 @@ def scan(posts_dir: Path) -> Scan:
             if not relative:
                 raise
             # listed as an entry, so that reading it says why (e.g. permission denied)
-            names.append(relative)
-            for column in (sizes, mtimes, ctimes):
-                column.append(0)
+            parent, _, name = relative.rpartition("/")
+            zero = array("q", [0])
+            above = f"{parent}/" if parent else ""
+            folders.append(Listed(relative, above, [name], zero, zero, zero))
             continue
-        if any(stat.S_ISDIR(status.st_mode) for status in stats):
-            is_folder = [stat.S_ISDIR(status.st_mode) for status in stats]
-            pending.extend(
-                reversed([f"{prefix}{n}" for n, d in zip(found, is_folder, strict=True) if d])
-            )
+        is_folder = list(map(stat.S_ISDIR, map(_MODE, stats)))
+        if any(is_folder):
+            subfolders = sorted(n for n, d in zip(found, is_folder, strict=True) if d)
+            pending.extend(reversed([f"{prefix}{name}" for name in subfolders]))
             found = [n for n, d in zip(found, is_folder, strict=True) if not d]
             stats = [st for st, d in zip(stats, is_folder, strict=True) if not d]
-        names.extend([f"{prefix}{name}" for name in found] if prefix else found)
-        sizes.extend([status.st_size for status in stats])
-        mtimes.extend([status.st_mtime_ns for status in stats])
-        ctimes.extend([status.st_ctime_ns for status in stats])
-    return Scan(root, names, sizes, mtimes, ctimes)
+        columns = (array("q", map(field, stats)) for field in (_SIZE, _MTIME, _CTIME))
+        folders.append(Listed(relative, prefix, found, *columns))
+    return Scan(root, folders)
+
+
+_MODE, _SIZE = attrgetter("st_mode"), attrgetter("st_size")
+_MTIME, _CTIME = attrgetter("st_mtime_ns"), attrgetter("st_ctime_ns")
 
 
 def _list(folder: str, is_root: bool) -> tuple[list[str], list[os.stat_result]]:
-    """The candidate names in one folder and their stats (a link's target's, when it has one)."""
+    """The candidate names in one folder as it lists them, and their stats (a link's
+    target's, when it has one)."""
     flags = os.O_RDONLY | os.O_DIRECTORY | (0 if is_root else os.O_NOFOLLOW)
     handle = os.open(folder, flags)
     try:
-        found = [n for n in sorted(os.listdir(handle)) if n[0] not in "._#" and n[-1] != "~"]
-        try:
-            stats = [os.stat(name, dir_fd=handle, follow_symlinks=False) for name in found]
-        except OSError:  # something vanished since the listing: take what is still there
-            pairs = [(name, _lstat(name, handle)) for name in found]
-            found = [name for name, status in pairs if status is not None]
-            stats = [status for _, status in pairs if status is not None]
-        for number, status in enumerate(stats):
-            if stat.S_ISLNK(status.st_mode):
-                try:
-                    target = os.stat(found[number], dir_fd=handle)
-                except OSError:  # dangling or a loop: read_file says so
-                    continue
-                # a link to a folder stays a link, so it is listed and never entered
-                stats[number] = status if stat.S_ISDIR(target.st_mode) else target
+        found = [n for n in os.listdir(handle) if n[0] not in "._#" and n[-1] != "~"]
+        found, stats = _stats(found, handle)
+        links = list(map(stat.S_ISLNK, map(_MODE, stats)))
+        for number in [n for n, link in enumerate(links) if link] if any(links) else []:
+            try:
+                target = os.stat(found[number], dir_fd=handle)
+            except OSError:  # dangling or a loop: read_file says so
+                continue
+            # a link to a folder stays a link, so it is listed and never entered
+            if not stat.S_ISDIR(target.st_mode):
+                stats[number] = target
     finally:
         os.close(handle)
     return found, stats
+
+
+def _stats(names: list[str], handle: int) -> tuple[list[str], list[os.stat_result]]:
+    """Each name's own stat; a name gone since the listing is left out."""
+    try:
+        return names, [os.stat(name, dir_fd=handle, follow_symlinks=False) for name in names]
+    except OSError:  # something vanished since the listing: take what is still there
+        pairs = [(name, _lstat(name, handle)) for name in names]
+        return [n for n, st in pairs if st is not None], [st for _, st in pairs if st is not None]
 
 
 def _lstat(name: str, handle: int) -> os.stat_result | None:

@@ -1,0 +1,109 @@
+"""The scan of ``_posts/``: what a warm build compares to know what changed since the last one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from feeds.output.cache import decode_scan, encode_scan
+from feeds.site.collect import scan
+
+
+@pytest.fixture
+def posts(tmp_path: Path) -> Path:
+    folder = tmp_path / "_posts"
+    for name in ("2022-05-01-a.md", "2022-05-02-b.md", "2022-05-03-c.md", "sub/2022-05-04-d.md"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"---\ntitle: {name}\n---\n", encoding="utf-8")
+    (folder / ".hidden.md").write_text("x", encoding="utf-8")
+    return folder
+
+
+def relative(posts: Path, paths: list[str]) -> list[str]:
+    return [str(Path(path).relative_to(posts)) for path in paths]
+
+
+def test_the_stable_order_is_each_folders_files_by_name_then_its_subfolders(posts):
+    (posts / "2022-06-01-z.md").write_text("z", encoding="utf-8")
+    assert scan(posts).names == [
+        "2022-05-01-a.md",
+        "2022-05-02-b.md",
+        "2022-05-03-c.md",
+        "2022-06-01-z.md",
+        "sub/2022-05-04-d.md",
+    ]
+
+
+def test_an_unchanged_folder_has_the_same_fingerprint_and_no_changes(posts):
+    before, now = scan(posts), scan(posts)
+    assert now.fingerprint == before.fingerprint
+    assert now.changed_since(before) == ([], [])
+
+
+def test_added_touched_and_removed_files_are_told_apart(posts):
+    before = scan(posts)
+    (posts / "2022-05-05-new.md").write_text("new", encoding="utf-8")
+    (posts / "sub" / "2022-05-06-new.md").write_text("new", encoding="utf-8")
+    (posts / "2022-05-02-b.md").write_text("edited", encoding="utf-8")
+    (posts / "2022-05-03-c.md").unlink()
+    now = scan(posts)
+    assert now.fingerprint != before.fingerprint
+    fresh, gone = now.changed_since(before)
+    assert relative(posts, fresh) == [
+        "2022-05-02-b.md",
+        "2022-05-05-new.md",
+        "sub/2022-05-06-new.md",
+    ]
+    assert sorted(relative(posts, gone)) == ["2022-05-02-b.md", "2022-05-03-c.md"]
+
+
+def test_a_same_size_edit_with_its_mtime_put_back_is_seen(posts):
+    path = posts / "2022-05-01-a.md"
+    status = path.stat()
+    before = scan(posts)
+    path.write_text(path.read_text(encoding="utf-8").upper(), encoding="utf-8")
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert path.stat().st_size == status.st_size
+    now = scan(posts)
+    assert now.fingerprint != before.fingerprint
+    assert relative(posts, now.changed_since(before)[0]) == ["2022-05-01-a.md"]
+
+
+def test_a_removed_subfolder_takes_its_files_with_it(posts):
+    before = scan(posts)
+    (posts / "sub" / "2022-05-04-d.md").unlink()
+    (posts / "sub").rmdir()
+    assert relative(posts, scan(posts).changed_since(before)[1]) == ["sub/2022-05-04-d.md"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may read anything")
+def test_an_unreadable_subfolder_is_listed_as_one_entry(posts):
+    (posts / "sub").chmod(0)
+    try:
+        scanned = scan(posts)
+        assert "sub" in scanned.names
+        assert scanned.get(f"{posts}/sub") == (0, 0, 0)
+    finally:
+        (posts / "sub").chmod(0o755)
+
+
+def test_one_paths_stamp_is_what_all_stamps_say(posts):
+    (posts / "sub" / "deeper").mkdir()
+    (posts / "sub" / "deeper" / "2022-05-07-e.md").write_text("e", encoding="utf-8")
+    scanned = scan(posts)
+    stamps = scanned.stamps()
+    assert len(stamps) == 5
+    for path, stamp in stamps.items():
+        assert scanned.get(path) == stamp
+    assert scanned.get(f"{posts}/missing.md") is None
+    assert scanned.get("/elsewhere/2022-05-01-a.md") is None
+
+
+def test_a_saved_scan_reads_back_the_same(posts):
+    scanned = scan(posts)
+    again = decode_scan(encode_scan(scanned))
+    assert again == scanned
+    assert again.fingerprint == scanned.fingerprint
+    assert again.stamps() == scanned.stamps()
