@@ -536,3 +536,21 @@ def test_strict_refuses_a_feed_over_its_byte_cap_before_any_file_is_replaced(bus
     with pytest.raises(StrictError):
         build(warm, now=NOW, strict=True)
     assert not warm.output.exists() or files(warm.output) == {}
+
+
+def test_a_new_post_signs_only_the_feeds_it_enters(news, tmp_path, monkeypatch):
+    from feeds.output import publish
+
+    signed: list[str] = []
+    real = publish.feed_signature
+    monkeypatch.setattr(
+        publish, "feed_signature", lambda spec, *a: signed.append(spec.folder) or real(spec, *a)
+    )
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    assert len(signed) == 4  # the site feed and three categories
+    signed.clear()
+    news.post("2022-05-29-new.md", date="2022-05-29 09:00:00 +0800", categories="emnews")
+    assert build(warm, now=NOW).mode == "incremental"
+    assert sorted(signed) == ["", "category/emnews"]  # the others' recorded signatures stand
+    assert files(warm.output) == cold_output(news, tmp_path)

@@ -44,6 +44,7 @@ from feeds.output.plan import (
     Groups,
     bounds_of,
     feed_specs,
+    folder_of,
     newest_groups,
     place,
     retracted_specs,
@@ -158,6 +159,7 @@ class Update:
     problems: list[PostProblem]
     next_release: int | None
     reparsed: int
+    touched: set[str] | None = None  # the groups that may have changed; None: any
 
 
 def _build(settings, now, future, strict, track, pool) -> BuildReport:
@@ -195,7 +197,8 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     report.problems += plan_problems
     refuse_if_strict(strict, report, indexes)
 
-    staged = stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render_post)
+    kept = None if update.touched is None else kept_folders(specs, update.touched)
+    staged = stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render_post, kept)
     report.problems += staged.problems
     if strict and report.problems:
         staged.discard()
@@ -375,10 +378,11 @@ def incremental_update(settings, indexes, feeds_index, scanned, now, future, poo
             index.drop(path)
     for path in fresh:
         index.put(path, (scanned.get(path), results[path]))
-    groups = {group: list(members) for group, members in saved_groups.items()}
+    groups = saved_groups  # loaded for this build alone
     bounds = bounds_of(settings)
+    touched: set[str] = set()
     for post in new.posts:
-        place(groups, post, bounds, settings.feeds.tags)
+        touched.update(place(groups, post, bounds, settings.feeds.tags))
     if new.next_release is not None:
         release = new.next_release if release is None else min(release, new.next_release)
     return Update(
@@ -389,7 +393,14 @@ def incremental_update(settings, indexes, feeds_index, scanned, now, future, poo
         problems=problems + new.problems,
         next_release=release,
         reparsed=len(fresh),
+        touched=touched,
     )
+
+
+def kept_folders(specs: list[FeedSpec], touched: set[str]) -> set[str]:
+    """The feed folders whose groups no new post entered: their entries are the last build's."""
+    changed = {folder_of(*group.split("\0", 1)) if group else "" for group in touched}
+    return {spec.folder for spec in specs if spec.folder not in changed and spec.updated is None}
 
 
 def current_posts(settings: Settings, *, now: datetime) -> list[Post]:

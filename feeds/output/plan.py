@@ -86,9 +86,13 @@ def newest_groups(posts: list[Post], bounds: BoundsOf, tags: bool) -> Groups:
     return groups
 
 
-def place(groups: Groups, post: Post, bounds: BoundsOf, tags: bool) -> None:
-    """Put a new post into the groups it belongs to; their windows move forward if it is newest."""
-    for group in groups_of(post, tags):
+def place(groups: Groups, post: Post, bounds: BoundsOf, tags: bool) -> list[str]:
+    """Put a new post into the groups it belongs to; their windows move forward if it is newest.
+
+    Returns those groups: no other group changed.
+    """
+    touched = list(groups_of(post, tags))
+    for group in touched:
         members = groups.setdefault(group, [])
         members.append(post)
         members.sort(key=newest_key, reverse=True)
@@ -98,6 +102,7 @@ def place(groups: Groups, post: Post, bounds: BoundsOf, tags: bool) -> None:
                 break
             kept.append(member)
         members[:] = kept
+    return touched
 
 
 def feed_specs(settings: Settings, groups: Groups) -> tuple[list[FeedSpec], list[PostProblem]]:

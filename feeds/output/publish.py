@@ -82,6 +82,13 @@ def feed_signature(spec: FeedSpec, stamps: dict[str, Stamp], key: str) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def recorded_signature(settings, feeds_index, spec: FeedSpec, kept: set[str] | None) -> str | None:
+    if kept is None or spec.folder not in kept:
+        return None
+    recorded = feeds_index.outputs.get(output_names(settings, spec)[0])
+    return recorded[0] if recorded is not None else None
+
+
 def outputs_intact(output: str, outputs: dict, names, signature: str | None = None) -> bool:
     """The files are as the last build recorded them in ``outputs`` (and were made from
     ``signature``, if given).
@@ -133,15 +140,24 @@ class Staged:
                 temporary.unlink(missing_ok=True)
 
 
-def stage_stale_feeds(settings, specs, stamps, feeds_index, pool, render: RenderPost) -> Staged:
+def stage_stale_feeds(
+    settings, specs, stamps, feeds_index, pool, render: RenderPost, kept: set[str] | None = None
+) -> Staged:
     """Render every feed whose inputs changed into temporary files; replace nothing yet.
+
+    A folder in ``kept`` has the last build's entries, so the signature its
+    files were recorded with is its own, and is not computed again.
 
     Entries rendered by earlier builds are taken from the entry cache: each
     batch of feeds carries where its cached entries lie, and brings back
     where it put the ones it had to render.
     """
     staged = Staged()
-    staged.signatures = {s.folder: feed_signature(s, stamps, feeds_index.key) for s in specs}
+    staged.signatures = {
+        spec.folder: recorded_signature(settings, feeds_index, spec, kept)
+        or feed_signature(spec, stamps, feeds_index.key)
+        for spec in specs
+    }
     stale = [s for s in specs if not outputs_current(settings, feeds_index, s, staged.signatures)]
     staged.stale = {spec.folder for spec in stale}
     if not stale:
