@@ -554,3 +554,37 @@ def test_a_new_post_signs_only_the_feeds_it_enters(news, tmp_path, monkeypatch):
     assert build(warm, now=NOW).mode == "incremental"
     assert sorted(signed) == ["", "category/emnews"]  # the others' recorded signatures stand
     assert files(warm.output) == cold_output(news, tmp_path)
+
+
+# --- the OPML list and the index page: made again only when what they show changed ---------------
+
+
+def test_a_new_post_leaves_the_opml_list_unmade_and_recounts_the_index_page(
+    news, tmp_path, monkeypatch
+):
+    from feeds.output import build as build_module
+
+    made: list[str] = []
+    for name in ("opml_list", "index_page"):
+        real = getattr(build_module, name)
+        monkeypatch.setattr(
+            build_module, name, lambda *a, _r=real, _n=name: made.append(_n) or _r(*a)
+        )
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    assert made == ["opml_list", "index_page"]
+    made.clear()
+    news.post("2022-05-29-new.md", title="新", date="2022-05-29 09:00:00 +0800")
+    build(warm, now=NOW)
+    assert made == ["index_page"]  # no feed came, went or was renamed; kejiribao has one more
+    assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def test_an_opml_list_changed_by_hand_is_made_again(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    (warm.output / "feeds.opml").write_text("<opml/>", encoding="utf-8")
+    (warm.output / "index.html").unlink()
+    news.post("2022-05-29-new.md", title="新", date="2022-05-29 09:00:00 +0800")
+    build(warm, now=NOW)
+    assert files(warm.output) == cold_output(news, tmp_path)

@@ -13,6 +13,7 @@ build's: the caches only ever skip work whose result is known.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -78,7 +79,7 @@ log = logging.getLogger(__name__)
 
 # Told how many post files are to be read, it returns what to call as each batch is read.
 Track = Callable[[int], Callable[[int], None]]
-SITE_FILE = "site"  # the signature recorded for the OPML list and the index page
+SITE_FILE = "site"  # begins the signature of the OPML list and the index page
 
 
 @dataclass
@@ -205,10 +206,11 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
         (settings.state_dir / MARKER).unlink(missing_ok=True)
     refuse_if_strict(strict, report, indexes)
     report.written, report.unchanged = publish(settings, registry, specs, staged)
+    recorded = feeds_index.outputs
     record_outputs(settings, specs, staged, feeds_index)
     if staged.entries is not None:
         staged.entries.save(post.source for spec in specs for post in spec.entries)
-    write_site_files(settings, specs, feeds_index, report)
+    write_site_files(settings, specs, feeds_index, recorded, report)
     feeds_index.summary = {
         "next_release": update.next_release,
         "report": (update.posts, update.skipped, update.excluded, tuple(update.problems)),
@@ -225,21 +227,41 @@ def _build(settings, now, future, strict, track, pool) -> BuildReport:
     return report
 
 
-def write_site_files(settings: Settings, specs: list[FeedSpec], feeds_index, report) -> None:
-    """The OPML list and the index page: cheap, so made afresh by every build that writes.
+def write_site_files(settings: Settings, specs: list[FeedSpec], feeds_index, recorded, report):
+    """The OPML list and the index page, made again only when what they show changed.
 
+    They list every feed (1,000 at a large site), so neither is made when the
+    feeds it shows (their names and, on the page, their entry counts) are as
+    the last build ``recorded`` them and the file is still as it was left.
     Feeds left without entries (retracted) are not offered to new readers.
     """
     live = [spec for spec in specs if spec.entries]
-    files = {OPML_FILE: opml_list(settings, live)}
+    makers = {OPML_FILE: (False, lambda: opml_list(settings, live))}
     if settings.feeds.pages:
-        files[PAGE] = index_page(settings, page_environment(settings), live)
-    for relative, data in files.items():
-        written = write_if_changed(settings.output, relative, data)
+        makers[PAGE] = (True, lambda: index_page(settings, page_environment(settings), live))
+    output = str(settings.output)
+    for relative, (counts, make) in makers.items():
+        signature = site_signature(relative, feeds_index.key, live, counts)
+        if outputs_intact(output, recorded, [relative], signature):
+            feeds_index.outputs[relative] = recorded[relative]
+            report.unchanged += 1
+            continue
+        written = write_if_changed(settings.output, relative, make())
         report.written += written
         report.unchanged += not written
         if stamp := file_stamp(settings.output / relative):
-            feeds_index.outputs[relative] = (SITE_FILE, *stamp)
+            feeds_index.outputs[relative] = (signature, *stamp)
+
+
+def site_signature(relative: str, key: str, live: list[FeedSpec], counts: bool) -> str:
+    """What the OPML list or the index page shows: each feed's folder, names and page,
+    and with ``counts`` its number of entries."""
+    parts = [SITE_FILE, relative, key]
+    parts += [
+        f"{s.folder}\0{s.name}\0{s.title}\0{s.alternate}\0{len(s.entries) if counts else ''}"
+        for s in live
+    ]
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def opml_list(settings: Settings, specs: list[FeedSpec]) -> bytes:
