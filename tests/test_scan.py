@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from array import array
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feeds.output.cache import decode_scan, encode_scan
-from feeds.site.collect import scan
+from feeds.site.collect import Listed, Scan, scan
 
 
 @pytest.fixture
@@ -107,3 +110,50 @@ def test_a_saved_scan_reads_back_the_same(posts):
     assert again == scanned
     assert again.fingerprint == scanned.fingerprint
     assert again.stamps() == scanned.stamps()
+
+
+# --- changed_since against the definition, for any edit of a large folder ---------------------
+
+
+def listing(names: list[str], stamps: dict[str, int]) -> Scan:
+    columns = [array("q", [stamps[name] for name in names]) for _ in range(3)]
+    return Scan("/posts", [Listed("", "", names, *columns)])
+
+
+@given(
+    st.lists(st.integers(0, 400), min_size=0, max_size=300, unique=True),
+    st.lists(
+        st.tuples(st.sampled_from(["add", "remove", "touch", "move"]), st.integers(0, 10**6)),
+        max_size=150,
+    ),
+)
+def test_changes_are_found_however_a_folder_was_edited(numbers, edits):
+    before = [f"{n:04d}.md" for n in numbers]
+    stamps = dict.fromkeys(before, 1)
+    now = list(before)
+    new_stamps = dict(stamps)
+    for kind, seed in edits:
+        if kind == "add":
+            name = f"new{seed}.md"
+            if name not in new_stamps:
+                now.insert(seed % (len(now) + 1), name)
+                new_stamps[name] = 1
+        elif now:
+            name = now[seed % len(now)]
+            if kind == "remove":
+                now.remove(name)
+                del new_stamps[name]
+            elif kind == "touch":
+                new_stamps[name] += 1
+            else:
+                now.remove(name)
+                now.insert(seed // 7 % (len(now) + 1), name)
+    fresh, gone = listing(now, new_stamps).changed_since(listing(before, stamps))
+    fresh = {path.removeprefix("/posts/") for path in fresh}
+    gone = {path.removeprefix("/posts/") for path in gone}
+    added = set(now) - set(before)
+    removed = set(before) - set(now)
+    touched = {name for name in set(now) & set(before) if new_stamps[name] != stamps[name]}
+    assert added | touched <= fresh <= set(now)
+    assert touched | removed <= gone <= set(before)
+    assert fresh & set(before) == gone & set(now)  # what is read again is what is taken back

@@ -188,20 +188,87 @@ class Scan:
 
 
 def _changes(now: Listed, before: Listed | None) -> tuple[list[str], list[str]]:
-    """One folder's names added or touched, and touched or removed, each sorted."""
+    """One folder's names added or touched, and touched or removed, each sorted.
+
+    A folder lists its files in the same order from one build to the next,
+    but for the names added or removed in between; the runs of names the two
+    listings share are found by comparing slices of them, and the stamps run
+    by run. Only a folder with many changes is compared name by name.
+    """
     if before is None:
         return sorted(now.names), []
     if now.prefix != before.prefix:  # a file where an unreadable folder was, or the reverse
         return sorted(now.names), sorted(before.names)
-    if now.names == before.names:
-        if now[3:] == before[3:]:
-            return [], []
-        touched = [
-            name
-            for name, size, mtime, ctime, *was in zip(now.names, *now[3:], *before[3:], strict=True)
-            if [size, mtime, ctime] != was
-        ]
-        return sorted(touched), sorted(touched)
+    aligned = _runs(now.names, before.names)
+    if aligned is None:
+        return _changes_by_name(now, before)
+    runs, added, removed = aligned
+    touched = []
+    for start, was, length in runs:
+        if any(
+            column[start : start + length] != old[was : was + length]
+            for column, old in zip(now[3:], before[3:], strict=True)
+        ):
+            rows = zip(*(column[start : start + length] for column in now[3:]), strict=True)
+            olds = zip(*(old[was : was + length] for old in before[3:]), strict=True)
+            names = now.names[start : start + length]
+            pairs = zip(names, rows, olds, strict=True)
+            touched += [name for name, row, then in pairs if row != then]
+    return sorted(added + touched), sorted(touched + removed)
+
+
+_SKEW = 64  # names added or removed in one folder beyond which names are compared one by one
+_AHEAD = 8  # names compared to tell an added name from a removed one
+
+
+def _runs(now: list[str], before: list[str]):
+    """The runs ``(start, was, length)`` of names both listings hold in the same order, the
+    names only ``now`` holds, and those only ``before`` held; None for too many changes."""
+    runs: list[tuple[int, int, int]] = []
+    added: list[str] = []
+    removed: list[str] = []
+    at = was = 0
+    while True:
+        length = _same(now, before, at, was)
+        if length:
+            runs.append((at, was, length))
+            at, was = at + length, was + length
+        if at == len(now) or was == len(before):
+            return runs, added + now[at:], removed + before[was:]
+        if len(added) + len(removed) >= _SKEW:
+            return None
+        if now[at + 1 : at + 1 + _AHEAD] == before[was : was + _AHEAD]:
+            added.append(now[at])
+            at += 1
+        elif now[at : at + _AHEAD] == before[was + 1 : was + 1 + _AHEAD]:
+            removed.append(before[was])
+            was += 1
+        else:
+            added.append(now[at])
+            removed.append(before[was])
+            at, was = at + 1, was + 1
+
+
+def _same(now: list[str], before: list[str], at: int, was: int) -> int:
+    """How many names from ``now[at]`` and ``before[was]`` on are the same: by slices of
+    doubling length, then halving, so the names are compared about twice, in C."""
+    most = min(len(now) - at, len(before) - was)
+    low, step = 0, 1
+    while low < most:
+        high = min(low + step, most)
+        if now[at + low : at + high] != before[was + low : was + high]:
+            while high - low > 1:
+                middle = (low + high) // 2
+                if now[at + low : at + middle] == before[was + low : was + middle]:
+                    low = middle
+                else:
+                    high = middle
+            return low
+        low, step = high, step * 2
+    return low
+
+
+def _changes_by_name(now: Listed, before: Listed) -> tuple[list[str], list[str]]:
     places = dict(zip(before.names, range(len(before.names)), strict=True))
     found = list(map(places.get, now.names))  # each name's place before, or None
     sizes, mtimes, ctimes = before.sizes, before.mtimes, before.ctimes
