@@ -218,12 +218,18 @@ def _changes(now: Listed, before: Listed | None) -> tuple[list[str], list[str]]:
 
 
 _SKEW = 64  # names added or removed in one folder beyond which names are compared one by one
-_AHEAD = 8  # names compared to tell an added name from a removed one
+_GAP = 16  # names added or removed in a row that the runs are found across
 
 
 def _runs(now: list[str], before: list[str]):
     """The runs ``(start, was, length)`` of names both listings hold in the same order, the
-    names only ``now`` holds, and those only ``before`` held; None for too many changes."""
+    names only ``now`` holds, and those only ``before`` held; None for too many changes.
+
+    Where the listings part, the next name of either one is looked for a few
+    names ahead in the other: names added in a row, or removed in a row.
+    Anything else (a folder that listed its names in another order) is left
+    to the comparison name by name.
+    """
     runs: list[tuple[int, int, int]] = []
     added: list[str] = []
     removed: list[str] = []
@@ -234,19 +240,26 @@ def _runs(now: list[str], before: list[str]):
             runs.append((at, was, length))
             at, was = at + length, was + length
         if at == len(now) or was == len(before):
-            return runs, added + now[at:], removed + before[was:]
+            added += now[at:]
+            removed += before[was:]
+            return (runs, added, removed) if len(added) + len(removed) <= _SKEW else None
         if len(added) + len(removed) >= _SKEW:
             return None
-        if now[at + 1 : at + 1 + _AHEAD] == before[was : was + _AHEAD]:
-            added.append(now[at])
-            at += 1
-        elif now[at : at + _AHEAD] == before[was + 1 : was + 1 + _AHEAD]:
-            removed.append(before[was])
-            was += 1
+        if (skip := _find(now, before[was], at + 1)) is not None:
+            added += now[at:skip]
+            at = skip
+        elif (skip := _find(before, now[at], was + 1)) is not None:
+            removed += before[was:skip]
+            was = skip
         else:
-            added.append(now[at])
-            removed.append(before[was])
-            at, was = at + 1, was + 1
+            return None
+
+
+def _find(names: list[str], name: str, start: int) -> int | None:
+    try:
+        return names.index(name, start, start + _GAP)
+    except ValueError:
+        return None
 
 
 def _same(now: list[str], before: list[str], at: int, was: int) -> int:
