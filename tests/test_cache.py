@@ -588,3 +588,23 @@ def test_an_opml_list_changed_by_hand_is_made_again(news, tmp_path):
     news.post("2022-05-29-new.md", title="新", date="2022-05-29 09:00:00 +0800")
     build(warm, now=NOW)
     assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def test_new_posts_of_one_day_rewrite_a_few_index_shards(news, tmp_path):
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    shards = warm.state_dir / "cache" / "posts"
+    before = {path.name: path.stat().st_mtime_ns for path in shards.iterdir()}
+    for n in range(40):
+        news.post(f"2022-05-29-day{n}.md", title=f"当天{n}", date="2022-05-29 09:00:00 +0800")
+    assert build(warm, now=NOW).mode == "incremental"
+    after = {path.name: path.stat().st_mtime_ns for path in shards.iterdir()}
+    assert 0 < sum(after[name] != before.get(name) for name in after) <= cache.DAY_SPREAD
+    assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def test_the_days_of_an_archive_spread_over_every_index_shard():
+    paths = [f"/s/_posts/2022-{m:02d}-{d:02d}-p{d}.md" for m in range(1, 13) for d in range(1, 29)]
+    assert len({cache.post_shard(path) for path in paths}) == cache.SHARDS
+    undated = [f"/s/_posts/notes/{n}.md" for n in range(1000)]
+    assert len({cache.post_shard(path) for path in undated}) == cache.SHARDS

@@ -34,6 +34,7 @@ from feeds.output.cache import (
     cache_key,
     file_stamp,
     forget_pickles,
+    post_shard,
     shard_of,
 )
 from feeds.output.feedwriter import FeedSpec, feed_url, write_if_changed
@@ -300,14 +301,14 @@ class Indexes:
     """The post-file index (path -> stamp and result) and the URL index (URL -> path)."""
 
     def __init__(self, settings: Settings, cache_dir: Path):
-        self.key = cache_key("posts", settings.site, str(settings.posts_dir))
+        self.key = cache_key("posts by day", settings.site, str(settings.posts_dir))
         self.cache_dir = cache_dir
         self.posts: ShardedIndex | None = None
         self.urls: ShardedIndex | None = None
         self.rewrite = False
 
     def load(self, shards: Iterable[int] = range(SHARDS)) -> ShardedIndex:
-        self.posts = ShardedIndex.load(self.cache_dir / "posts", self.key, shards)
+        self.posts = ShardedIndex.load(self.cache_dir / "posts", self.key, shards, post_shard)
         return self.posts
 
     def load_urls(self, shards: Iterable[int]) -> ShardedIndex:
@@ -359,8 +360,9 @@ def incremental_update(settings, indexes, feeds_index, scanned, now, future, poo
     if saved_groups is None or before is None:
         return None
     fresh, gone = scanned.changed_since(before)
+    feeds_index.scan = before = None  # 100,000 names not to hold through rendering
     gone_paths = set(gone)
-    index = indexes.load({shard_of(path) for path in fresh + gone})
+    index = indexes.load({post_shard(path) for path in fresh + gone})
     if not index.complete or any(path not in index.entries for path in gone):
         return None
     shown = {post.url for members in saved_groups.values() for post in members}

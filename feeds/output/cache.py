@@ -6,7 +6,8 @@ file or one that does not decode counts as absent, so a stale or broken cache
 can only cost time, never change output or stop a build.
 
 - ``posts/NN.msgpack``: what each post file gave when it was last read, keyed
-  by its path, size, mtime and ctime. A file whose stamp is unchanged is not read again.
+  by its path, size, mtime and ctime. A file whose stamp is unchanged is not
+  read again. Sharded by the day in the file's name (``post_shard``).
 - ``urls/NN.msgpack``: which post file holds each URL, for incremental builds.
 - ``scan.msgpack`` and ``groups.msgpack``: the last build's stamps of every post
   file and each feed's newest posts, for the next build to start from.
@@ -28,11 +29,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import zlib
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +61,10 @@ MAGIC = b"feeds-cache 2\n"
 _SEAL = 32  # bytes of BLAKE2b over the key and the payload
 
 
-def _seal(key: str, payload: bytes) -> bytes:
-    return hashlib.blake2b(key.encode() + payload, digest_size=_SEAL).digest()
+def _seal(key: str, payload: bytes | memoryview) -> bytes:
+    digest = hashlib.blake2b(key.encode(), digest_size=_SEAL)
+    digest.update(payload)
+    return digest.digest()
 
 
 def _load(path: Path, key: str, decode: Callable[[Any], Any] = lambda value: value) -> Any:
@@ -74,10 +79,11 @@ def _load(path: Path, key: str, decode: Callable[[Any], Any] = lambda value: val
     except OSError:
         return None
     start = len(MAGIC) + _SEAL
-    if not data.startswith(MAGIC) or data[len(MAGIC) : start] != _seal(key, data[start:]):
+    payload = memoryview(data)[start:]  # not a copy: some of these files are megabytes
+    if not data.startswith(MAGIC) or data[len(MAGIC) : start] != _seal(key, payload):
         return None
     try:
-        return decode(msgpack.unpackb(data[start:], use_list=False, unicode_errors="surrogatepass"))
+        return decode(msgpack.unpackb(payload, use_list=False, unicode_errors="surrogatepass"))
     except Exception:  # anything a hand-made file can raise means "no cache"
         log.debug("ignoring the cache file %s: it does not decode", path)
         return None
@@ -87,16 +93,19 @@ def _save(path: Path, key: str, value: Any) -> None:
     """Write atomically; a file that already holds these bytes is left alone (a rename costs
     more than reading a small file, and a full build saves every shard)."""
     payload = msgpack.packb(value, unicode_errors="surrogatepass")
-    data = MAGIC + _seal(key, payload) + payload
+    head = MAGIC + _seal(key, payload)
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return
+        if path.stat().st_size == len(head) + len(payload):
+            data = path.read_bytes()
+            if data.startswith(head) and memoryview(data)[len(head) :] == payload:
+                return
     except OSError:
         path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            stream.write(head)
+            stream.write(payload)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -117,6 +126,28 @@ def shard_of(name: str) -> int:
     return zlib.crc32(name.encode("utf-8", "surrogateescape")) % SHARDS
 
 
+_DAY = re.compile(r"\d{2,4}-\d{1,2}-\d{1,2}-")
+DAY_SPREAD = 4  # shards one day's post files are spread over
+
+
+def post_shard(path: str) -> int:
+    """The shard of a post file: chosen by the day its name starts with, four shards to a day.
+
+    New posts are mostly of the last day or two, so a build after 1,000 new
+    posts reads and rewrites eight shards, not all 64 (and does not hold the
+    whole archive's index in memory); a day of thousands still spreads out.
+    """
+    name = path.rpartition("/")[2]
+    spread = zlib.crc32(name.encode("utf-8", "surrogateescape")) % DAY_SPREAD
+    day = _DAY.match(name)
+    return (_day_shard(day.group()) + spread) % SHARDS if day else shard_of(path)
+
+
+@lru_cache(maxsize=4096)
+def _day_shard(day: str) -> int:
+    return zlib.crc32(day.encode()) % SHARDS
+
+
 @dataclass
 class ShardedIndex:
     """A dictionary kept in 64 files by a hash of its keys.
@@ -132,10 +163,17 @@ class ShardedIndex:
     entries: dict[str, Any] = field(default_factory=dict)
     dirty: set[int] = field(default_factory=set)
     complete: bool = True
+    shard_of: Callable[[str], int] = shard_of  # which shard holds a key
 
     @classmethod
-    def load(cls, folder: Path, key: str, shards: Iterable[int] = range(SHARDS)) -> ShardedIndex:
-        index = cls(folder, key)
+    def load(
+        cls,
+        folder: Path,
+        key: str,
+        shards: Iterable[int] = range(SHARDS),
+        place: Callable[[str], int] = shard_of,
+    ) -> ShardedIndex:
+        index = cls(folder, key, shard_of=place)
         for shard in shards:
             part = _load(folder / f"{shard:02d}.msgpack", key, decode_shard)
             if part is None:
@@ -148,24 +186,25 @@ class ShardedIndex:
     def replace(self, current: dict[str, Any], changed: Iterable[str]) -> None:
         """Take ``current`` as all the entries; ``changed`` are the keys whose values are new."""
         for name in self.entries.keys() - current.keys():
-            self.dirty.add(shard_of(name))
-        self.dirty.update(shard_of(name) for name in changed)
+            self.dirty.add(self.shard_of(name))
+        if len(self.dirty) < SHARDS:
+            self.dirty.update(map(self.shard_of, changed))
         self.entries = current
 
     def put(self, name: str, value: Any) -> None:
         self.entries[name] = value
-        self.dirty.add(shard_of(name))
+        self.dirty.add(self.shard_of(name))
 
     def drop(self, name: str) -> None:
         if self.entries.pop(name, None) is not None:
-            self.dirty.add(shard_of(name))
+            self.dirty.add(self.shard_of(name))
 
     def save(self, *, everything: bool = False) -> None:
         """Write the shards that changed (all 64 with ``everything``)."""
         shards = set(range(SHARDS)) if everything else self.dirty
         parts: dict[int, dict[str, Any]] = {shard: {} for shard in shards}
         for name, value in self.entries.items():
-            part = parts.get(shard_of(name))
+            part = parts.get(self.shard_of(name))
             if part is not None:
                 part[name] = value
         for shard, part in parts.items():

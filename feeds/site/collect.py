@@ -316,7 +316,7 @@ def scan(posts_dir: Path) -> Scan:
         relative = pending.pop()
         prefix = f"{relative}/" if relative else ""
         try:
-            found, stats = _list(f"{root}/{relative}" if relative else root, relative == "")
+            listed, subfolders = _list(f"{root}/{relative}" if relative else root, relative == "")
         except OSError:
             if not relative:
                 raise
@@ -326,41 +326,56 @@ def scan(posts_dir: Path) -> Scan:
             above = f"{parent}/" if parent else ""
             folders.append(Listed(relative, above, [name], zero, zero, zero))
             continue
-        is_folder = list(map(stat.S_ISDIR, map(_MODE, stats)))
-        if any(is_folder):
-            subfolders = sorted(n for n, d in zip(found, is_folder, strict=True) if d)
-            pending.extend(reversed([f"{prefix}{name}" for name in subfolders]))
-            found = [n for n, d in zip(found, is_folder, strict=True) if not d]
-            stats = [st for st, d in zip(stats, is_folder, strict=True) if not d]
-        columns = (array("q", map(field, stats)) for field in (_SIZE, _MTIME, _CTIME))
-        folders.append(Listed(relative, prefix, found, *columns))
+        pending.extend(reversed([f"{prefix}{name}" for name in sorted(subfolders)]))
+        folders.append(Listed(relative, prefix, *listed))
     return Scan(root, folders)
 
 
 _MODE, _SIZE = attrgetter("st_mode"), attrgetter("st_size")
 _MTIME, _CTIME = attrgetter("st_mtime_ns"), attrgetter("st_ctime_ns")
+_CHUNK = 4096  # stats held at once: the columns keep three numbers of each, not 20
 
 
-def _list(folder: str, is_root: bool) -> tuple[list[str], list[os.stat_result]]:
-    """The candidate names in one folder as it lists them, and their stats (a link's
-    target's, when it has one)."""
+def _list(folder: str, is_root: bool) -> tuple[tuple[list[str], array, array, array], list[str]]:
+    """The candidate names in one folder as it lists them with their size, mtime and ctime
+    (a link's target's, when it has one), and the names of its subfolders."""
     flags = os.O_RDONLY | os.O_DIRECTORY | (0 if is_root else os.O_NOFOLLOW)
     handle = os.open(folder, flags)
+    names: list[str] = []
+    sizes, mtimes, ctimes = array("q"), array("q"), array("q")
+    subfolders: list[str] = []
     try:
         found = [n for n in os.listdir(handle) if n[0] not in "._#" and n[-1] != "~"]
-        found, stats = _stats(found, handle)
-        links = list(map(stat.S_ISLNK, map(_MODE, stats)))
-        for number in [n for n, link in enumerate(links) if link] if any(links) else []:
-            try:
-                target = os.stat(found[number], dir_fd=handle)
-            except OSError:  # dangling or a loop: read_file says so
-                continue
-            # a link to a folder stays a link, so it is listed and never entered
-            if not stat.S_ISDIR(target.st_mode):
-                stats[number] = target
+        for start in range(0, len(found), _CHUNK):
+            chunk, stats = _stats(found[start : start + _CHUNK], handle)
+            modes = list(map(_MODE, stats))
+            if any(map(stat.S_ISLNK, modes)):
+                stats = [_through_link(n, st, handle) for n, st in zip(chunk, stats, strict=True)]
+                modes = list(map(_MODE, stats))
+            if any(map(stat.S_ISDIR, modes)):
+                is_folder = list(map(stat.S_ISDIR, modes))
+                subfolders += [n for n, d in zip(chunk, is_folder, strict=True) if d]
+                chunk = [n for n, d in zip(chunk, is_folder, strict=True) if not d]
+                stats = [st for st, d in zip(stats, is_folder, strict=True) if not d]
+            names += chunk
+            sizes.extend(map(_SIZE, stats))
+            mtimes.extend(map(_MTIME, stats))
+            ctimes.extend(map(_CTIME, stats))
     finally:
         os.close(handle)
-    return found, stats
+    return (names, sizes, mtimes, ctimes), subfolders
+
+
+def _through_link(name: str, status: os.stat_result, handle: int) -> os.stat_result:
+    """A symbolic link's target's stat; the link's own for a folder (listed, never entered)
+    or when the target is missing or a loop (``read_file`` says so)."""
+    if not stat.S_ISLNK(status.st_mode):
+        return status
+    try:
+        target = os.stat(name, dir_fd=handle)
+    except OSError:
+        return status
+    return status if stat.S_ISDIR(target.st_mode) else target
 
 
 def _stats(names: list[str], handle: int) -> tuple[list[str], list[os.stat_result]]:
