@@ -83,6 +83,7 @@ BASE = "feeds: {limit: 3, window: 1h}\n"
         "feeds: {limit: 3, window: 1h, formats: [rss]}\n",
         "feeds: {limit: 3, window: 1h, pages: false}\n",
         "feeds: {limit: 3, window: 1h, categories: {emnews: {limit: 4}}}\n",
+        "feeds: {limit: 6, window: 1h, max_bytes: 10000}\n",
     ],
 )
 def test_a_changed_feed_setting_renders_no_post_again(news, tmp_path, renders, changed):
