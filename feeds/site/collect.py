@@ -28,7 +28,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from feeds import yamlsafe
 from feeds.config import Site, parse_author
-from feeds.safefile import Unreadable, read_regular
+from feeds.safefile import Unreadable, read_regular, read_unless_link
 from feeds.site.permalink import (
     MARKDOWN_EXTENSIONS,
     PostFacts,
@@ -268,13 +268,18 @@ def read_bytes(path: Path, site_dir: Path | None, max_bytes: int) -> bytes:
 
     A symbolic link is followed only to a file inside ``site_dir``, as Jekyll's
     safe mode does, so a post cannot publish /etc/passwd; the rest is
-    ``read_regular``'s: no FIFO, no device, nothing over the cap.
+    ``read_regular``'s: no FIFO, no device, nothing over the cap. The usual
+    post, a plain file, is opened straight away; only a path that will not
+    open so is asked whether it is a link, saving that question for the rest.
     """
-    target = _link_target(path, site_dir) if path.is_symlink() else path
     try:
-        return read_regular(target, max_bytes, "max_post_bytes")
+        data = read_unless_link(path, max_bytes, "max_post_bytes")
+        if data is None:  # a link, or a file that will not open: this way says which and why
+            target = _link_target(path, site_dir) if path.is_symlink() else path
+            data = read_regular(target, max_bytes, "max_post_bytes")
     except Unreadable as exc:
         raise BadPost(str(exc)) from None
+    return data
 
 
 def _link_target(path: Path, site_dir: Path | None) -> Path:
