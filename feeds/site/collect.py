@@ -347,6 +347,8 @@ def load_front_matter(front: str, first_line: int = 1) -> dict[str, Any]:
         where = f" at line {mark.line + first_line}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise BadPost(f"front matter is not valid YAML{where}: {problem}") from None
+    except (ValueError, OverflowError) as exc:  # PyYAML's int() of a value such as 0x_
+        raise BadPost(f"front matter has a value YAML cannot read: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
