@@ -1,12 +1,14 @@
 """Properties of rendering: the fast paths give what the plain rules give, whatever the input.
 
-URL resolution skips urljoin for plain links, and readable text is read
-without lxml.html's element classes; both must stay byte for byte what
+Markdown takes plain links as written instead of normalizing them, URL
+resolution skips urljoin for plain links, and readable text is read without
+lxml.html's element classes; each must stay byte for byte what markdown-it,
 urljoin and lxml.html give. The plain rules are written out here as they
-stood before, and compared with the fast ones on arbitrary strings, on
-strings made of the pieces that matter (schemes, slashes, dots, brackets,
-empty queries, spaces and controls; links, separators, comments, scripts),
-and on what the sanitizer makes of them.
+stood before (or taken from the library), and compared with the fast ones on
+arbitrary strings, on strings made of the pieces that matter (schemes,
+slashes, dots, brackets, escapes, long host names, empty queries, spaces and
+controls; links, separators, comments, scripts), and on what the sanitizer
+makes of them.
 
 HYPOTHESIS_PROFILE=long runs fifty times as many examples.
 """
@@ -19,10 +21,12 @@ import lxml.html
 from hypothesis import example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from feeds.site.render import (
     _SAFE_SCHEMES,
     _SEPARATORS,
+    _markdown,
     absolute_url,
     readable_text,
     sanitize,
@@ -75,6 +79,49 @@ def outcome(function, *args):
         return function(*args)
     except Exception as exc:
         return type(exc)
+
+
+def markdown_it() -> MarkdownIt:
+    """markdown-it as configured for posts, with its own link normalization."""
+    return MarkdownIt("commonmark", {"html": True, "typographer": True}).enable(
+        ["table", "strikethrough", "smartquotes"]
+    )
+
+
+LINK_PIECES = [
+    *("http:", "https:", "HTTP:", "mailto:", "javascript:", "//", "/", "../", "./", "..", "."),
+    *("?", "#", ";", ":", "@", "[", "]", "%2F", "%e4%b8%ad", "%", "%zz", "a", "B", "b.c"),
+    *("xn--fsq", "80", "~", "'", "-", "_", "+", "&", "=", " ", "\\", "é", "中", "ｆ", "a" * 64),
+]
+linkish = st.one_of(
+    st.lists(st.sampled_from(LINK_PIECES), max_size=14).map("".join),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40),
+    st.text(max_size=20),
+)
+
+
+@given(linkish)
+@example("http://" + ".".join(["a" * 63] * 5) + "/x")  # mdurl drops a host name over 255
+@example("http://" + "a" * 64 + ".com:80/x")  # and moves a label over 63
+@example("http://xn--fsq.com/x")  # and decodes punycode in a link's text
+@example("http://example.com/%e4%b8%ad")  # and percent escapes in it
+@hypothesis_settings(max_examples=examples(2000))
+def test_links_normalize_as_markdown_it_normalizes_them(link):
+    ours, theirs = _markdown(), markdown_it()
+    assert outcome(ours.normalizeLink, link) == outcome(theirs.normalizeLink, link)
+    assert outcome(ours.normalizeLinkText, link) == outcome(theirs.normalizeLinkText, link)
+
+
+MARKDOWN_PIECES = ["[a](", ")", "<", ">", "![i](", ' "t"', "\n", "\n\n", "[r]: ", "[r]", "*", "`"]
+markdownish = st.lists(
+    st.one_of(st.sampled_from(MARKDOWN_PIECES), st.sampled_from(LINK_PIECES)), max_size=30
+).map("".join)
+
+
+@given(markdownish)
+@hypothesis_settings(max_examples=examples(500))
+def test_markdown_renders_as_markdown_it_renders(markdown):
+    assert _markdown().render(markdown) == markdown_it().render(markdown)
 
 
 URL_PIECES = [
