@@ -40,6 +40,26 @@ def read_regular(target: Path, max_bytes: int, limit: str) -> bytes:
         if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link put there since
             raise Unreadable("a symbolic link that changed while it was read") from None
         raise Unreadable(f"cannot read the file ({exc.strerror})") from None
+    return _read_opened(handle, max_bytes, limit)
+
+
+def read_unless_link(path: Path, max_bytes: int, limit: str) -> bytes | None:
+    """``read_regular(path)`` when ``path`` opens as it stands; None when it does not.
+
+    Opening with O_NOFOLLOW fails on a symbolic link, so a caller that follows
+    links its own way can try this first and only ask whether ``path`` is a
+    link (one more system call) when it returns None: for a link, and for a
+    file that will not open at all, which the careful way then explains.
+    """
+    try:
+        handle = os.open(path, _OPEN_FLAGS)
+    except (OSError, ValueError):
+        return None
+    return _read_opened(handle, max_bytes, limit)
+
+
+def _read_opened(handle: int, max_bytes: int, limit: str) -> bytes:
+    """The rest of ``read_regular``, for a handle it owns and closes."""
     try:
         status = os.fstat(handle)
         if not stat.S_ISREG(status.st_mode):

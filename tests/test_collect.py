@@ -245,6 +245,18 @@ def test_invalid_yaml_timestamps_stay_text_in_any_key(site, make_settings):
     }
 
 
+@pytest.mark.parametrize("value", ["0x_", "0b_", "-0x_", "+0b_"])
+def test_a_number_python_cannot_read_skips_only_its_post(site, make_settings, value):
+    """PyYAML's int pattern takes these and int() refuses them: once, a traceback for the build."""
+    site.post("2022-01-05-a.md", f"---\ntitle: a\nid: {value}\n---\nx\n")
+    site.post("2022-01-06-b.md")
+    collected = read(site, make_settings)
+    assert [post.slug for post in collected.posts] == ["b"]
+    assert reasons(collected)["2022-01-05-a.md"].startswith(
+        "skipped: front matter has a value YAML cannot read: invalid literal for int()"
+    )
+
+
 def test_an_offset_of_a_day_or_more_is_not_a_date(site, make_settings):
     site.post("2022-01-05-a.md", date="2022-01-05 10:00:00 +25:00")
     collected = read(site, make_settings)

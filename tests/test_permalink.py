@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from feeds.config import load_settings
 from feeds.site.collect import collect
 from feeds.site.permalink import (
+    PLACEHOLDERS,
+    PostFacts,
     check_permalink,
     encode_url_path,
     escape_path,
+    placeholders,
+    post_path,
     sanitize_url,
     slugify,
+    url_path,
 )
-from tests.conftest import NOW
+from tests.conftest import NOW, examples
 
 HERE = Path(__file__).parent
 FIXTURE = HERE / "fixtures" / "permalinks"
@@ -71,3 +82,124 @@ def test_percent_encoding_keeps_jekylls_own_escapes():
         "/21shijijingjibaodao%20%20nancailicaitong/x.html"
     )
     assert encode_url_path("/中文/x y.html") == "/%E4%B8%AD%E6%96%87/x%20y.html"
+
+
+# --- the fast paths give what the plain rules give ----------------------------------------------
+# slugify and url_path take shortcuts (a regex for ASCII, a translation table, a template parsed
+# once); the rules below are the plain ones they replaced, kept as the reference.
+
+
+def slug_by_character(text: str, *, pretty: bool = False, cased: bool = False) -> str:
+    """Jekyll's Utils.slugify, one character at a time through the Unicode database."""
+    extra = set("._~!$&'()+,;=@") if pretty else set()
+    out: list[str] = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category[0] in "LM" or category == "Nd" or char in extra:
+            out.append(char)
+        elif not out or out[-1] != "\0":
+            out.append("\0")
+    slug = "".join(out).replace("\0", "-").removeprefix("-").removesuffix("-")
+    return slug if cased else slug.lower()
+
+
+def path_by_callback(template: str, facts: PostFacts) -> str:
+    """Jekyll's URL#generate_url_from_drop, one regex callback per placeholder."""
+
+    def key_of(name: str) -> str:
+        return name if name in PLACEHOLDERS else name[:-1] if name.endswith("_") else ""
+
+    keys = {key_of(name) for name in re.findall(r":([a-z_]+)", template)}
+    values = placeholders(facts, keys & PLACEHOLDERS)
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if key_of(name) not in PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder ':{name}'")
+        return escape_path(values[key_of(name)]) + name[len(key_of(name)) :]
+
+    return sanitize_url(re.sub(r":([a-z_]+)", fill, template))
+
+
+ascii_text = st.text(st.characters(max_codepoint=127), max_size=40)
+any_text = st.text(st.characters(exclude_categories=()), max_size=40)  # lone surrogates too
+mixed_text = st.lists(st.one_of(ascii_text, any_text, st.sampled_from(["-", "\0", "é", "İ", "ß"])))
+
+
+@hypothesis_settings(max_examples=examples(300))
+@given(
+    text=st.one_of(ascii_text, any_text, mixed_text.map("".join)),
+    pretty=st.booleans(),
+    cased=st.booleans(),
+)
+@example(text="--a--b--", pretty=False, cased=False)
+@example(text="\0x\0", pretty=True, cased=True)
+@example(text="Ǆemal İstanbul", pretty=False, cased=False)
+def test_slugify_equals_the_per_character_rule(text, pretty, cased):
+    assert slugify(text, pretty=pretty, cased=cased) == slug_by_character(
+        text, pretty=pretty, cased=cased
+    )
+
+
+POSTS = Path("/site/_posts")
+template_part = st.one_of(
+    st.sampled_from(sorted(PLACEHOLDERS)).map(lambda key: f":{key}"),
+    st.sampled_from(["month_", "day_", "title_", "nope", "titles", "x_"]).map(lambda n: f":{n}"),
+    st.text(st.sampled_from("/.:_-{}%#?ab 中"), max_size=4),
+)
+facts = st.builds(
+    PostFacts,
+    date=st.datetimes(
+        min_value=datetime(1000, 1, 2), max_value=datetime(9998, 12, 30), timezones=st.just(None)
+    ).map(lambda moment: moment.replace(tzinfo=timezone(timedelta(hours=8)))),
+    slug=st.one_of(ascii_text, any_text),
+    categories=st.lists(st.one_of(ascii_text, any_text), max_size=3).map(tuple),
+    extension=st.sampled_from([".md", ".MD", ".html", ".txt", ".m d"]),
+    path=st.one_of(
+        st.sampled_from(["2022-05-24-a.md", "sub/2022-05-24-b.c.md", "2022-05-24-x..md"]).map(
+            POSTS.joinpath
+        ),
+        st.just(Path("/elsewhere/2022-05-24-a.md")),  # not under posts_dir: a ValueError
+    ),
+    posts_dir=st.just(POSTS),
+)
+
+
+def outcome(function, *args):
+    try:
+        return function(*args)
+    except ValueError as exc:
+        return f"ValueError: {exc}"
+
+
+@hypothesis_settings(max_examples=examples(300))
+@given(parts=st.lists(template_part, max_size=8), facts=facts)
+@example(
+    parts=["/", ":categories", "/", ":year", "/", ":month_", ":day", ":title", ":output_ext"],
+    facts=PostFacts(
+        datetime(2022, 5, 24, tzinfo=UTC),
+        "a b",
+        ("X",),
+        ".md",
+        POSTS / "2022-05-24-a b.md",
+        POSTS,
+    ),
+)
+@example(
+    parts=["/{", ":title", "}/", ":nope", ":path"],
+    facts=PostFacts(
+        datetime(2022, 5, 24, tzinfo=UTC), "a", (), ".md", Path("/elsewhere/x.md"), POSTS
+    ),
+)
+def test_url_path_equals_filling_placeholders_one_by_one(parts, facts):
+    template = "".join(parts)
+    assert outcome(url_path, template, facts) == outcome(path_by_callback, template, facts)
+
+
+@hypothesis_settings(max_examples=examples(200))
+@given(parts=st.lists(template_part, max_size=8), facts=facts)
+def test_post_path_with_every_value_equals_filling_placeholders_one_by_one(parts, facts):
+    template = "".join(parts)
+    facts = facts._replace(path=POSTS / "2022-05-24-a.md")
+    values = placeholders(facts)
+    assert outcome(post_path, template, values) == outcome(path_by_callback, template, facts)

@@ -11,7 +11,7 @@ from feeds.newsletter.audience import Links
 from feeds.newsletter.digest import build_message
 from feeds.newsletter.mailpolicy import policy_for
 from feeds.newsletter.state import Variant
-from feeds.newsletter.wire import Wire, boundary_for
+from feeds.newsletter.wire import Encoder, Wire, boundary_for
 from tests.conftest import NOW
 from tests.test_dispatch import digest_config, news_site
 
@@ -138,3 +138,29 @@ def test_a_full_line_cache_starts_afresh_and_encodes_the_same(monkeypatch):
     encoder = wire.Encoder()
     assert [encoder.encode(text) for _ in range(3)] == [expected] * 3
     assert expected[0] == "quoted-printable" and encoder.cached < 2 * len(expected[1])
+
+
+def test_a_chinese_digest_goes_out_in_base64_at_about_half_the_size(site, make_settings):
+    settings = make_settings(news_site(site).root, digest_config())
+    head = '<html><head><style>p { margin: 0 }</style></head><body style="margin: 0">\n' * 10
+    html = head + "<p>" + "央行今日开展逆回购操作，市场流动性保持合理充裕。" * 40 + "</p>\n"
+    variant = Variant("v", "摘要", html, "正文 " * 200, 1)
+    raw = Wire(settings, NOW).message(
+        variant, email="a@example.com", name=None, message_id="<m@x>", date=NOW
+    )
+    parsed = email.message_from_bytes(raw, policy=compat32)
+    html_part = parsed.get_payload()[1]
+    assert html_part["Content-Transfer-Encoding"] == "base64"
+    assert html_part.get_payload(decode=True).decode("utf-8").replace("\r\n", "\n") == html
+    quoted = Encoder().quoted_line(html.encode("utf-8"))
+    assert len(html_part.get_payload()) < 0.55 * len(quoted)  # the ASCII head costs the same
+
+
+def test_mostly_ascii_text_stays_quoted_printable():
+    from feeds.newsletter.mailpolicy import transfer_encoding
+
+    english = "The central bank injected liquidity today; rates = unchanged. " * 10
+    assert transfer_encoding(english, 78) == "quoted-printable"
+    assert transfer_encoding(english + "央行" * 10, 78) == "quoted-printable"
+    assert transfer_encoding(english + "央行" * 30, 78) == "base64"
+    assert transfer_encoding("央行\n" * 100, 78) is None  # every line fits: sent as it is

@@ -28,7 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from feeds.config import Settings
 from feeds.errors import TemplateError
-from feeds.newsletter.mailpolicy import recipient_address
+from feeds.newsletter.mailpolicy import recipient_address, transfer_encoding
 from feeds.newsletter.state import Variant
 from feeds.output.feedwriter import feed_url, safe_slug
 from feeds.site.post import Post
@@ -412,11 +412,9 @@ def build_message(
     if one_click:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(
-        personalize(variant.text, email, unsubscribe, html=False, preferences_url=preferences)
-    )
-    message.add_alternative(
-        personalize(variant.html, email, unsubscribe, html=True, preferences_url=preferences),
-        subtype="html",
-    )
+    text = personalize(variant.text, email, unsubscribe, html=False, preferences_url=preferences)
+    html = personalize(variant.html, email, unsubscribe, html=True, preferences_url=preferences)
+    limit = message.policy.max_line_length
+    message.set_content(text, cte=transfer_encoding(text, limit))
+    message.add_alternative(html, subtype="html", cte=transfer_encoding(html, limit))
     return message

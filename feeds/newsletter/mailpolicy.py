@@ -59,3 +59,25 @@ def recipient_address(display_name: str, email: str) -> Address:
         user, _, host = email.rpartition("@")
         return Address(display_name, user, host)
     return Address(display_name, valid.local_part, valid.ascii_domain)
+
+
+# Bytes quoted-printable writes as they are; every other byte takes three ("=E4").
+_QP_LITERAL = bytes([9, 10, 13, *range(32, 61), *range(62, 127)])
+
+
+def transfer_encoding(text: str, max_line_length: int) -> str | None:
+    """The Content-Transfer-Encoding for a text part; None leaves the email package's choice.
+
+    When every line fits, the email package sends the text as it is (7bit or
+    8bit). Otherwise it guesses from the first ten lines only, which in a
+    digest are the ASCII ``<head>``: it picks quoted-printable, and the
+    Chinese body then costs nine bytes a character. Judged on the whole text,
+    base64 wins whenever more than a sixth of the bytes need quoting
+    (4/3 of the size against 1 + 2 × that share), which makes a Chinese
+    digest about half the size and twice as quick to hand to the relay.
+    """
+    data = text.encode("utf-8")
+    if max((len(line) for line in data.splitlines()), default=0) <= max_line_length:
+        return None
+    quoted = len(data.translate(None, _QP_LITERAL))  # the bytes that are not literal
+    return "base64" if quoted * 6 > len(data) else "quoted-printable"

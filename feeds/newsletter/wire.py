@@ -6,8 +6,9 @@ nearly every reader's digest different, that is most of a run's CPU. Here the
 headers that every message of a run shares are folded once, the per-recipient
 ones (To, Message-ID, List-Unsubscribe) are folded by the same policy as
 ``build_message`` would (the To address made by the same function, IDNA and
-all), and the two text parts are encoded as ``set_content`` chooses (7bit,
-8bit, quoted-printable or base64), with quoted-printable lines cached: a
+all), and the two text parts are encoded as ``build_message`` has ``set_content``
+encode them (7bit, 8bit, quoted-printable or base64, by
+``mailpolicy.transfer_encoding``), with quoted-printable lines cached: a
 section's lines recur in many digests.
 
 The result is what ``build_message(...).as_bytes(policy=MAIL)`` gives with
@@ -21,7 +22,6 @@ in the text) gets ``build_message``'s bytes, flattened as the transport would.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from datetime import datetime
@@ -39,7 +39,7 @@ from feeds.newsletter.digest import (
     personalize,
     ways_out,
 )
-from feeds.newsletter.mailpolicy import MAIL, policy_for, recipient_address
+from feeds.newsletter.mailpolicy import MAIL, policy_for, recipient_address, transfer_encoding
 from feeds.newsletter.state import Variant
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def boundary_for(message_id: str) -> str:
 
 
 class Encoder:
-    """The text parts' encoding as ``EmailMessage.set_content`` picks and writes it."""
+    """The text parts' encoding as ``build_message`` has ``set_content`` write it."""
 
     def __init__(self) -> None:
         self.quoted: dict[bytes, bytes] = {}
@@ -83,13 +83,11 @@ class Encoder:
 
     def encode(self, text: str) -> tuple[str, bytes]:
         lines = text.encode("utf-8").splitlines()
-        limit = default.max_line_length
-        if max((len(line) for line in lines), default=0) <= limit:
+        cte = transfer_encoding(text, default.max_line_length)
+        if cte is None:
             body = b"\r\n".join(lines) + CRLF
             return ("7bit" if body.isascii() else "8bit"), body
-        sniff = b"\n".join(lines[:10]) + b"\n"
-        sniff_qp = quoprimime.body_encode(sniff.decode("latin-1"), limit)
-        if len(sniff_qp) > len(binascii.b2a_base64(sniff)):
+        if cte == "base64":
             data = base64.encodebytes(b"\n".join(lines) + b"\n")  # 57 bytes a line, as stdlib
             return "base64", data.replace(b"\n", CRLF)
         return "quoted-printable", b"".join(self.quoted_line(line) for line in lines)

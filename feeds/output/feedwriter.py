@@ -242,8 +242,9 @@ def stage(root: Path, relative: str, data: bytes) -> Path | None:
             return None
     except FileNotFoundError:
         pass
-    target.parent.mkdir(parents=True, exist_ok=True)
-    safe_target(root, relative)  # the folders just made must not lead elsewhere either
+    if not target.parent.is_dir():  # a folder that was there was resolved with the target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        safe_target(root, relative)  # the folders just made must not lead elsewhere either
     handle, temporary = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
     )

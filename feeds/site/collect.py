@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from functools import cached_property
+from functools import cached_property, lru_cache
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,7 +30,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from feeds import yamlsafe
 from feeds.config import Site, parse_author
-from feeds.safefile import Unreadable, read_regular
+from feeds.safefile import Unreadable, read_regular, read_unless_link
 from feeds.site.permalink import (
     MARKDOWN_EXTENSIONS,
     PostFacts,
@@ -486,13 +486,18 @@ def read_bytes(path: Path, site_dir: Path | None, max_bytes: int) -> bytes:
 
     A symbolic link is followed only to a file inside ``site_dir``, as Jekyll's
     safe mode does, so a post cannot publish /etc/passwd; the rest is
-    ``read_regular``'s: no FIFO, no device, nothing over the cap.
+    ``read_regular``'s: no FIFO, no device, nothing over the cap. The usual
+    post, a plain file, is opened straight away; only a path that will not
+    open so is asked whether it is a link, saving that question for the rest.
     """
-    target = _link_target(path, site_dir) if path.is_symlink() else path
     try:
-        return read_regular(target, max_bytes, "max_post_bytes")
+        data = read_unless_link(path, max_bytes, "max_post_bytes")
+        if data is None:  # a link, or a file that will not open: this way says which and why
+            target = _link_target(path, site_dir) if path.is_symlink() else path
+            data = read_regular(target, max_bytes, "max_post_bytes")
     except Unreadable as exc:
         raise BadPost(str(exc)) from None
+    return data
 
 
 def _link_target(path: Path, site_dir: Path | None) -> Path:
@@ -559,6 +564,8 @@ def load_front_matter(front: str, first_line: int = 1) -> dict[str, Any]:
         where = f" at line {mark.line + first_line}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise BadPost(f"front matter is not valid YAML{where}: {problem}") from None
+    except (ValueError, OverflowError) as exc:  # PyYAML's int() of a value such as 0x_
+        raise BadPost(f"front matter has a value YAML cannot read: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -616,6 +623,8 @@ def parse_offset(text: str) -> timezone:
 
 TEXT_KEYS = ("title", "slug", "date", "permalink")
 NAME_KEYS = ("categories", "category", "tags", "tag")
+_CHECKED_KEYS = TEXT_KEYS + NAME_KEYS
+_PLAIN_TYPES = (str, int, float, date)
 _SHAPES = {set: "a set", frozenset: "a set", dict: "a mapping", list: "a list", tuple: "a list"}
 
 
@@ -626,14 +635,23 @@ def is_plain(value: Any) -> bool:
     randomised), and a mapping or a nested list has no form a reader expects as
     a title or a category name, so they never become text.
     """
-    return isinstance(value, str | int | float | date)
+    return isinstance(value, _PLAIN_TYPES)
 
 
 def plain_values(data: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     """The front matter with every value feeds turns into text made plain: a set, mapping,
-    nested list or binary data where text (or a list of it) belongs is dropped with a warning."""
+    nested list or binary data where text (or a list of it) belongs is dropped with a warning.
+
+    Nearly every post holds only text there, so that is checked first, and such
+    front matter comes back as it is, not copied."""
+    for key in _CHECKED_KEYS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, _PLAIN_TYPES):
+            break
+    else:
+        return data
     cleaned = dict(data)
-    for key in TEXT_KEYS + NAME_KEYS:
+    for key in _CHECKED_KEYS:
         value = cleaned.get(key)
         if value is None or is_plain(value):
             continue
@@ -754,7 +772,8 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
 def post_title(value: Any, slug: str, warnings: list[str]) -> str:
     """The title as one clean line; Jekyll's title from the slug when there is none."""
     raw = str(value or "")
-    title = clean_line(strip_html(raw))  # readers show titles as text, as jekyll-feed makes them
+    # readers show titles as text, as jekyll-feed makes them; no '<', no tag to strip
+    title = clean_line(strip_html(raw) if "<" in raw else raw)
     if title:
         if _CONTROL.search(raw):
             warnings.append(f"title: control characters removed, giving {title!r}")
@@ -774,8 +793,8 @@ def jekyll_url_date(value: Any, moment: datetime) -> datetime:
     Readers should see the time the author meant (the site's zone), but the
     link must point where the page really is.
     """
-    if isinstance(value, datetime) and value.tzinfo is None and parse_date(value, UTC):
-        return value.replace(tzinfo=UTC)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return parse_date(value, UTC) or moment
     return moment
 
 
@@ -783,14 +802,7 @@ def resolve_date(
     data: dict[str, Any], name_date: str, tz: ZoneInfo, warnings: list[str]
 ) -> datetime:
     """The front matter's date wins over the file name's, as in Jekyll."""
-    from_name = parse_date(name_date, tz)
-    if from_name is None:
-        # Jekyll reads '2021-1-5' as well as '2021-01-05'.
-        y, m, d = (int(part) for part in name_date.split("-"))
-        try:
-            from_name = parse_date(date(y, m, d), tz)
-        except ValueError:
-            from_name = None
+    from_name = name_date_moment(name_date, tz)
     if "date" in data and data["date"] is not None:
         from_front = parse_date(data["date"], tz)
         if from_front is not None:
@@ -806,6 +818,23 @@ def resolve_date(
     if from_name is None:
         raise BadPost(f"no usable date: {name_date!r} in the file name is not a calendar date")
     return from_name
+
+
+@lru_cache(maxsize=4096)
+def name_date_moment(name_date: str, tz: ZoneInfo) -> datetime | None:
+    """Midnight of a file name's date in the site's zone; None when it is not a calendar date.
+
+    Remembered, as a site has many posts a day and this is asked for each.
+    """
+    moment = parse_date(name_date, tz)
+    if moment is None:
+        # Jekyll reads '2021-1-5' as well as '2021-01-05'.
+        y, m, d = (int(part) for part in name_date.split("-"))
+        try:
+            moment = parse_date(date(y, m, d), tz)
+        except ValueError:
+            moment = None
+    return moment
 
 
 def shown_date(value: Any) -> str:

@@ -64,7 +64,8 @@ PLACEHOLDERS = frozenset(
 )
 _PLACEHOLDER = re.compile(r":([a-z_]+)")
 _PLAIN_PATH = re.compile(r"^[a-zA-Z0-9./-]+$")
-_PRETTY_KEEP = set("._~!$&'()+,;=@")
+_SLASHES = re.compile(r"/{2,}")
+_PRETTY_KEEP = frozenset("._~!$&'()+,;=@")
 
 
 def template_for(setting: str) -> str:
@@ -90,21 +91,45 @@ def _resolve_key(name: str) -> str | None:
     return None
 
 
-def _is_slug_char(char: str, extra: set[str]) -> bool:
+def _is_slug_char(char: str, extra: frozenset[str]) -> bool:
     category = unicodedata.category(char)
     return category[0] in "LM" or category == "Nd" or char in extra
 
 
+class _SlugChars(dict):
+    """A ``str.translate`` table: a kept character maps to itself, any other to NUL.
+
+    Filled as characters are met, so each distinct character is looked up in
+    the Unicode database once rather than once per occurrence.
+    """
+
+    def __init__(self, extra: frozenset[str]) -> None:
+        super().__init__()
+        self.extra = extra
+
+    def __missing__(self, code: int) -> int | str:
+        kept: int | str = code if _is_slug_char(chr(code), self.extra) else "\0"
+        self[code] = kept
+        return kept
+
+
+# In ASCII only letters and digits are letters, marks or decimal digits, so one
+# regex gives the per-character rule's separators for text that is all ASCII.
+_ASCII_SEPARATORS = re.compile("[^A-Za-z0-9]+")
+_ASCII_PRETTY_SEPARATORS = re.compile(f"[^A-Za-z0-9{re.escape(''.join(sorted(_PRETTY_KEEP)))}]+")
+_SLUG_CHARS = _SlugChars(frozenset())
+_PRETTY_SLUG_CHARS = _SlugChars(_PRETTY_KEEP)
+_NULS = re.compile("\0+")
+
+
 def slugify(text: str, *, pretty: bool = False, cased: bool = False) -> str:
-    """Jekyll's Utils.slugify in its 'default' and 'pretty' modes."""
-    extra = _PRETTY_KEEP if pretty else set()
-    out: list[str] = []
-    for char in text:
-        if _is_slug_char(char, extra):
-            out.append(char)
-        elif not out or out[-1] != "\0":
-            out.append("\0")
-    slug = "".join(out).replace("\0", "-")
+    """Jekyll's Utils.slugify in its 'default' and 'pretty' modes: every run of
+    characters other than letters, marks and decimal digits (and, when pretty,
+    ``._~!$&'()+,;=@``) becomes one '-', and none is left at either end."""
+    if text.isascii():
+        slug = (_ASCII_PRETTY_SEPARATORS if pretty else _ASCII_SEPARATORS).sub("-", text)
+    else:
+        slug = _NULS.sub("-", text.translate(_PRETTY_SLUG_CHARS if pretty else _SLUG_CHARS))
     slug = slug.removeprefix("-").removesuffix("-")
     return slug if cased else slug.lower()
 
@@ -132,19 +157,11 @@ def encode_url_path(path: str) -> str:
 def sanitize_url(url: str) -> str:
     """Jekyll's URL.sanitize_url: no '..', no './', no '//' and a leading '/'."""
     url = f"/{url}".replace("..", "/").replace("./", "")
-    return re.sub(r"/{2,}", "/", url)
+    return _SLASHES.sub("/", url) if "//" in url else url
 
 
 def output_ext(extension: str) -> str:
     return ".html" if extension.lower() in MARKDOWN_EXTENSIONS else extension
-
-
-@lru_cache(maxsize=32)
-def template_keys(template: str) -> frozenset[str]:
-    """The placeholders a template uses: only those are computed for each post."""
-    return frozenset(
-        key for match in _PLACEHOLDER.finditer(template) if (key := _resolve_key(match.group(1)))
-    )
 
 
 _VALUES: dict[str, Callable[[PostFacts], str]] = {
@@ -196,18 +213,56 @@ def placeholders(facts: PostFacts, keys: Iterable[str] = PLACEHOLDERS) -> dict[s
     return {key: _VALUES[key](facts) for key in keys}
 
 
+class _Template(NamedTuple):
+    """A permalink template taken apart once, so that each post only computes and
+    escapes its values: the text around the placeholders as a ``str.format``
+    pattern (field n shows ``keys[n]``; the '_' of ':month_' stays text), and the
+    first unknown placeholder, if there is one."""
+
+    pattern: str
+    keys: tuple[str, ...]
+    unknown: str | None
+
+
+@lru_cache(maxsize=256)
+def _parse(template: str) -> _Template:
+    pieces: list[str] = []
+    keys: list[str] = []
+    unknown = None
+    start = 0
+    for match in _PLACEHOLDER.finditer(template):
+        name = match.group(1)
+        key = _resolve_key(name)
+        if key is None:
+            unknown = unknown or name
+            continue
+        if key not in keys:
+            keys.append(key)
+        field = f"{{{keys.index(key)}}}"
+        pieces += [_braces(template[start : match.start()]), field, name[len(key) :]]
+        start = match.end()
+    pieces.append(_braces(template[start:]))
+    return _Template("".join(pieces), tuple(keys), unknown)
+
+
+def _braces(literal: str) -> str:
+    return literal.replace("{", "{{").replace("}", "}}")
+
+
 def url_path(template: str, facts: PostFacts) -> str:
     """A post's URL path under a permalink template, as Jekyll computes it."""
-    return post_path(template, placeholders(facts, template_keys(template)))
+    parsed = _parse(template)
+    values = [_VALUES[key](facts) for key in parsed.keys]
+    return _fill(parsed, values)
 
 
 def post_path(template: str, values: dict[str, str]) -> str:
     """Fill a URL template the way Jekyll's URL#generate_url_from_drop does, then sanitize it."""
+    parsed = _parse(template)
+    return _fill(parsed, [values[key] for key in parsed.keys])
 
-    def fill(match: re.Match[str]) -> str:
-        key = _resolve_key(match.group(1))
-        if key is None:  # check_permalink rejects these before any post is read
-            raise ValueError(f"unknown placeholder ':{match.group(1)}'")
-        return escape_path(values[key]) + match.group(1)[len(key) :]
 
-    return sanitize_url(_PLACEHOLDER.sub(fill, template))
+def _fill(parsed: _Template, values: list[str]) -> str:
+    if parsed.unknown is not None:  # check_permalink rejects these before any post is read
+        raise ValueError(f"unknown placeholder ':{parsed.unknown}'")
+    return sanitize_url(parsed.pattern.format(*[escape_path(value) for value in values]))

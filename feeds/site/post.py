@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @lru_cache(maxsize=64)
@@ -18,7 +19,7 @@ def fixed_zone(offset_seconds: int) -> timezone:
 
 def timestamp_us(moment: datetime) -> int:
     """Microseconds since the epoch, exactly (a float timestamp would round)."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
+    return (moment - EPOCH) // _MICROSECOND
 
 
 class Post(NamedTuple):
