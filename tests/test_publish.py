@@ -194,7 +194,13 @@ def test_temporary_files_a_killed_build_left_are_removed_and_no_others(site, tmp
     two_categories(site)
     warm = settings_for(site, tmp_path)
     build(warm, now=NOW)
-    ours = [".atom.xml.k3j9x_2a.tmp", "category/duzhe/.rss.xml.0a1b2c3d.tmp"]
+    ours = [
+        ".atom.xml.k3j9x_2a.tmp",
+        "category/duzhe/.rss.xml.0a1b2c3d.tmp",
+        "category/duzhe/.index.html.q1w2e3r4.tmp",  # a folder's page
+        ".index.html.zx_9c8v7.tmp",  # the index page
+        ".feeds.opml.00000000.tmp",  # the OPML list
+    ]
     others = [".mine.tmp", "category/duzhe/.atom.xml.tmp", "category/duzhe/.notes.txt.abcdefgh.tmp"]
     for name in ours + others:
         (warm.output / name).write_text("x", encoding="utf-8")

@@ -26,6 +26,7 @@ from feeds import __version__
 from feeds.config import Site
 from feeds.errors import FeedsError
 from feeds.output.jsonfeed import json_feed_document
+from feeds.output.opml import FILE_NAME as OPML_FILE
 from feeds.site.post import EPOCH, Post, PostProblem
 from feeds.site.render import xml_safe
 
@@ -271,10 +272,15 @@ def replace_staged(temporary: Path) -> None:
         raise
 
 
+PAGE = "index.html"  # each feed folder's page for people, and the index at the top
+# Every file a build stages: the feed formats, the pages and the OPML list.
+STAGED_NAMES = frozenset({*FILE_NAMES.values(), PAGE, OPML_FILE})
+
+
 def is_our_temporary(name: str) -> bool:
     """A name ``stage`` makes (mkstemp: 8 of [a-z0-9_]) for one of the files a build writes."""
     match = _TEMPORARY.match(name)
-    return match is not None and match.group(1) in FILE_NAMES.values()
+    return match is not None and match.group(1) in STAGED_NAMES
 
 
 _TEMPORARY = re.compile(r"^\.(.+)\.[a-z0-9_]{8}\.tmp$")

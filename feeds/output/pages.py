@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import jinja2
 
 from feeds.errors import TemplateError
-from feeds.output.feedwriter import FeedSpec, feed_url
+from feeds.output.feedwriter import PAGE, FeedSpec, feed_url
 from feeds.output.opml import FILE_NAME as OPML_FILE
 from feeds.templating import environment
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from feeds.config import Settings
     from feeds.site.render import Rendered
 
-PAGE = "index.html"
 TEMPLATES = ("pages/index.html", "pages/category.html")
 LABELS = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
 MEDIA_TYPES = {
