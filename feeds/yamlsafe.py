@@ -60,6 +60,10 @@ class TooDeep(yaml.YAMLError):
         super().__init__(self.problem)
 
 
+class BadDate(ValueError):
+    """A timestamp that names no real instant, where dates must be real (config files)."""
+
+
 def construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     """A datetime or date, or the text as written when it names no real instant."""
     try:
@@ -69,7 +73,7 @@ def construct_timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     except (ValueError, OverflowError) as exc:
         if loader.bad_dates_as_text:
             return loader.construct_scalar(node)
-        raise ValueError(str(exc)) from None
+        raise BadDate(str(exc)) from None
     return value
 
 

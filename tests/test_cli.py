@@ -167,6 +167,12 @@ CONFIG_VALUE_ERRORS = {
         "title: 2022-02-30\nurl: https://example.org\n",
         "{site}/_config.yml: not valid YAML: invalid date (day is out of range for month)",
     ),
+    "a_number_int_refuses_in_config_yaml": (
+        "feeds: {limit: 0x_}\n",
+        None,
+        "{config}: not valid YAML: a value that cannot be read "
+        "(invalid literal for int() with base 16: '')",
+    ),
     "a_duration_too_long_for_a_timedelta": (
         "schedule: {build_every: 99999999999999d}\n",
         None,

@@ -104,8 +104,8 @@ def read_yaml_mapping_or_list(path: Path) -> Any:
         return yamlsafe.load(text, fast=False, bad_dates_as_text=False) or []
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {str(exc).splitlines()[0]}", where=str(path)) from None
-    except ValueError as exc:  # an impossible date such as 2022-13-45
-        raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None
+    except ValueError as exc:  # 2022-13-45, or a number int() refuses such as 0x_
+        raise ConfigError(f"not valid YAML: {unreadable_value(exc)}", where=str(path)) from None
 
 
 def check_unique_subscribers(subscribers: list[Subscriber], config_path: Path | None) -> None:
@@ -137,8 +137,8 @@ def read_yaml_mapping(
         raise ConfigError(f"{line}not valid YAML: {problem}", where=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", where=str(path)) from None
-    except ValueError as exc:  # an impossible date such as 2022-13-45
-        raise ConfigError(f"not valid YAML: invalid date ({exc})", where=str(path)) from None
+    except ValueError as exc:  # 2022-13-45, or a number int() refuses such as 0x_
+        raise ConfigError(f"not valid YAML: {unreadable_value(exc)}", where=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -256,3 +256,10 @@ def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "con
         permalink=permalink,
         description=description or None,
     )
+
+
+def unreadable_value(exc: ValueError) -> str:
+    """What PyYAML could not make of a value: an impossible date, or a number int() refuses."""
+    if isinstance(exc, yamlsafe.BadDate):
+        return f"invalid date ({exc})"
+    return f"a value that cannot be read ({exc})"
