@@ -301,9 +301,11 @@ def decode_feeds(value: Any) -> dict[str, Any]:
     return {"outputs": outputs, "summary": summary}
 
 
-def file_stamp(path: Path) -> Stamp | None:
+def file_stamp(path: str | os.PathLike[str]) -> Stamp | None:
+    """A file's size and mtime, or None when it is not there; a plain string path is the
+    cheaper one to pass where thousands are checked."""
     try:
-        status = path.stat()
+        status = os.stat(path)
     except OSError:
         return None
     return (status.st_size, status.st_mtime_ns)

@@ -99,11 +99,7 @@ def outputs_intact(output: str, outputs: dict, names, signature: str | None = No
         recorded = outputs.get(relative)
         if recorded is None or (signature is not None and recorded[0] != signature):
             return False
-        try:
-            status = os.stat(f"{output}/{relative}")
-        except OSError:
-            return False
-        if (status.st_size, status.st_mtime_ns) != recorded[1:]:
+        if file_stamp(f"{output}/{relative}") != recorded[1:]:
             return False
     return True
 
