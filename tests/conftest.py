@@ -48,6 +48,15 @@ author: Tester
 """
 
 
+def outcome(function, *args, catch: type[Exception] = Exception) -> object:
+    """What a call gives, or the exception it raises (kind and message), as a value that two
+    calls, a fast rule and the plain one it replaced, can be compared by."""
+    try:
+        return function(*args)
+    except catch as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
 def feeds_args(*args: object) -> list[str]:
     """The command line of the real ``feeds`` entry point, run as a child process."""
     return [sys.executable, "-m", "feeds", *map(str, args)]

@@ -40,17 +40,9 @@ from feeds.site.collect import (
     titleize,
 )
 from feeds.site.render import strip_html
-from tests.conftest import examples
+from tests.conftest import examples, outcome
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def outcome(function, *args) -> Any:
-    """What a call gives, or the exception it raises, as a value two calls can be compared by."""
-    try:
-        return function(*args)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
 
 
 # --- opening a post file -------------------------------------------------------------------------

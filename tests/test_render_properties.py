@@ -74,7 +74,8 @@ def lxml_html_rule(html: str) -> str:
 
 
 def outcome(function, *args):
-    """What a call returns, or the kind of exception it raises."""
+    """What a call returns, or the kind of exception it raises: the two HTML parsers word
+    their errors differently (unlike ``tests.conftest.outcome``, messages are not compared)."""
     try:
         return function(*args)
     except Exception as exc:
