@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    IPvAnyNetwork,
+    PlainValidator,
     field_validator,
     model_validator,
 )
@@ -27,6 +28,7 @@ from feeds.config.values import (
     parse_duration,
     parse_hub_url,
     parse_mailbox,
+    parse_network,
     parse_site_url,
     parse_timezone,
     parse_web_url,
@@ -34,6 +36,7 @@ from feeds.config.values import (
 from feeds.site.permalink import check_permalink
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Network = Annotated[IPv4Network | IPv6Network, PlainValidator(parse_network)]
 
 
 class _Strict(BaseModel):
@@ -269,7 +272,7 @@ class WebOptions(_Strict):
     # Only the web service reads these.
     subscribe_limit: int = Field(10, ge=1)
     subscribe_window: Duration = timedelta(hours=1)
-    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    trusted_proxies: list[Network] = Field(default_factory=list)
     max_body: int = Field(256 * 1024, ge=4096)
 
 

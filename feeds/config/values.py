@@ -199,6 +199,14 @@ def parse_web_url(value: str) -> str:
     return f"{scheme}://{host}{path}"
 
 
+def parse_network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A trusted proxy: one address or a network whose host bits are zero."""
+    try:
+        return ipaddress.ip_network(value)
+    except (TypeError, ValueError):
+        raise ValueError("value is not a valid IPv4 or IPv6 network") from None
+
+
 def ascii_host(host: str, value: str) -> str:
     """The host as it goes on the wire: an IP address as it is, a name IDNA-encoded."""
     import idna
