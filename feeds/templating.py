@@ -8,8 +8,10 @@ not copy keeps coming from the package, so an upgrade that adds a template
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -31,5 +33,7 @@ def template_folders(user_dir: Path | None) -> list[Path]:
 
 def environment(user_dir: Path | None, **options) -> jinja2.Environment:
     """A Jinja2 environment that finds templates in `template_folders(user_dir)`."""
+    import jinja2  # here, as a build with nothing new needs no template
+
     loader = jinja2.FileSystemLoader([str(folder) for folder in template_folders(user_dir)])
     return jinja2.Environment(loader=loader, **options)

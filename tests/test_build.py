@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import os
+import subprocess
+import sys
 from calendar import timegm
 from pathlib import Path
 
@@ -300,3 +302,22 @@ def test_a_permalink_with_a_control_character_is_published_percent_encoded(
     build(settings, now=NOW)
     [entry] = check_feed(settings.output / "atom.xml").entries
     assert entry.id == entry.link == "https://example.org/a%01b%20c%3Cd%3E/"
+
+
+def test_a_build_with_nothing_new_loads_no_renderer_template_engine_or_xml_library(site, tmp_path):
+    """What a build with nothing new costs is mostly starting up, so it imports only what
+    it needs to see that nothing changed."""
+    site.post("2022-05-24-a.md")
+    arguments = ["build", "-q", "--site", str(site.root), "--output", str(tmp_path / "out")]
+    subprocess.run([sys.executable, "-m", "feeds", *arguments], check=True, cwd=tmp_path)
+    heavy = ("jinja2", "lxml", "markdown_it", "nh3", "feedgen", "pydantic.networks")
+    probe = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: print(sorted(set({heavy!r}) & set(sys.modules))))\n"
+        "from feeds.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe, *arguments], check=True, cwd=tmp_path, capture_output=True
+    )
+    assert run.stdout.decode().splitlines() == ["[]"]

@@ -191,3 +191,23 @@ def test_an_edited_page_template_remakes_the_pages_in_a_warm_build(site, tmp_pat
     build(settings, now=NOW)
     page = tmp_path / "out" / "category" / "kejiribao" / "index.html"
     assert page.read_text(encoding="utf-8") == "<p>kejiribao</p>"
+
+
+def test_an_edited_template_that_a_page_includes_remakes_the_pages_in_a_warm_build(site, tmp_path):
+    from feeds.config import load_settings
+
+    site.post("2022-05-24-a.md")
+    parts = tmp_path / "mine" / "pages" / "parts"
+    parts.mkdir(parents=True)
+    (parts / "name.html").write_text("<b>{{ name }}</b>", encoding="utf-8")
+    (parts.parent / "category.html").write_text(
+        '<p>{% include "pages/parts/name.html" %}</p>', encoding="utf-8"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text("digest: {templates_dir: mine}\n", encoding="utf-8")
+    settings = load_settings(config, site_dir=site.root, output=tmp_path / "out")
+    build(settings, now=NOW)
+    (parts / "name.html").write_text("<i>{{ name }}</i>", encoding="utf-8")
+    build(settings, now=NOW)
+    page = tmp_path / "out" / "category" / "kejiribao" / "index.html"
+    assert page.read_text(encoding="utf-8") == "<p><i>kejiribao</i></p>"

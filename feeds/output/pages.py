@@ -10,19 +10,21 @@ load nothing from other hosts.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-import jinja2
-
 from feeds.errors import TemplateError
 from feeds.output.feedwriter import PAGE, FeedSpec, feed_url
 from feeds.output.opml import FILE_NAME as OPML_FILE
-from feeds.templating import environment
+from feeds.templating import environment, template_folders
 
 if TYPE_CHECKING:
+    import jinja2
+
     from feeds.config import Settings
     from feeds.site.render import Rendered
 
@@ -78,6 +80,8 @@ def _environment(templates_dir: Path | None, digest: str) -> jinja2.Environment:
 
 
 def _fresh_environment(templates_dir: Path | None) -> jinja2.Environment:
+    import jinja2
+
     return environment(
         templates_dir,
         autoescape=True,
@@ -89,6 +93,8 @@ def _fresh_environment(templates_dir: Path | None) -> jinja2.Environment:
 
 def template(env: jinja2.Environment, name: str) -> jinja2.Template:
     """A page template, the user's own first; TemplateError naming the file when it is broken."""
+    import jinja2
+
     try:
         return env.get_template(name)
     except jinja2.TemplateNotFound:
@@ -109,25 +115,33 @@ def check_templates(settings: Settings) -> None:
 def templates_digest(settings: Settings) -> str:
     """What the pages' templates say, for the build's cache key: an edit remakes the pages.
 
-    Every template under ``pages/`` counts, in the user's folder and the
-    package's, so a page that includes a file of the user's own sees its edits.
+    Every file under ``pages/`` in each template folder counts, the user's and
+    the package's, so a page that includes a file of the user's own sees its
+    edits. Read without Jinja2, which a build with nothing new never loads.
     """
     if not settings.feeds.pages:
         return ""
-    import hashlib
-
-    env = _fresh_environment(settings.templates_dir)
     digest = hashlib.sha256()
-    for name in sorted(n for n in env.list_templates() if n.startswith("pages/")):
-        try:
-            source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
-        except (OSError, UnicodeDecodeError, jinja2.TemplateNotFound) as exc:
-            source, filename = repr(exc), ""  # check_templates reports what it breaks
-        digest.update(f"{name}\0{filename}\0{source}\0".encode())
+    for folder in template_folders(settings.templates_dir):
+        for path in _files_under(folder / "pages"):
+            try:
+                source = path.read_bytes()
+            except OSError as exc:
+                source = repr(exc).encode()  # check_templates reports what it breaks
+            digest.update(f"{path}\0{len(source)}\0".encode("utf-8", "surrogateescape"))
+            digest.update(source)
     return digest.hexdigest()
 
 
+def _files_under(folder: Path) -> list[Path]:
+    """Every file below ``folder``, sorted, as Jinja2's loader finds them (links to folders
+    are not entered)."""
+    return sorted(Path(parent, name) for parent, _, names in os.walk(folder) for name in names)
+
+
 def render(env: jinja2.Environment, template_name: str, **context) -> bytes:
+    import jinja2
+
     try:
         html = template(env, template_name).render(**context)
     except jinja2.TemplateError as exc:
