@@ -327,6 +327,21 @@ def fmt(value: Result | str | None) -> tuple[str, str]:
     return f"{value.seconds:.2f} s", f"{value.peak_mb:.0f} MB"
 
 
+def compile_package() -> None:
+    """Byte-compile feeds' modules, as pip does when it installs the package.
+
+    A checkout installed with ``pip install -e`` and run with
+    PYTHONDONTWRITEBYTECODE set (as on CI machines) compiles every module
+    again at each start, about 50 ms that no operator's install pays and that
+    would count against the build with nothing new.
+    """
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "feeds")],
+        check=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -342,6 +357,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    compile_package()
     lines = [
         f"Machine: {versions()}.",
         "",
