@@ -164,7 +164,7 @@ def summarize_site(settings: Settings, report: CheckReport, now: datetime) -> No
     """What a run would work on: the site, its posts and categories, the feeds, the readers."""
     from feeds.output.build import current_posts
     from feeds.output.plan import bounds_of, feed_specs, newest_groups
-    from feeds.site.collect import scan
+    from feeds.site.scan import scan
 
     site = settings.site
     report.note("site", f"{site.title} {site.root} (folder {settings.site_dir})")

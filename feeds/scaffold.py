@@ -20,7 +20,8 @@ import yaml
 
 from feeds.config import Site, read_yaml_mapping
 from feeds.errors import FeedsError
-from feeds.site.collect import collect, post_files
+from feeds.site.collect import collect
+from feeds.site.scan import post_files
 from feeds.templating import default_templates_dir
 
 log = logging.getLogger(__name__)

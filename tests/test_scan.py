@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feeds.output.cache import decode_scan, encode_scan
-from feeds.site.collect import Listed, Scan, scan
+from feeds.site.scan import Listed, Scan, scan
 
 
 @pytest.fixture

@@ -61,17 +61,9 @@ from feeds.output.publish import (
 )
 from feeds.output.registry import Registry, adopt
 from feeds.output.websub import PENDING, announce
-from feeds.site.collect import (
-    DEFAULT_MAX_POST_BYTES,
-    BadPost,
-    Scan,
-    Stamps,
-    gather,
-    read_batch,
-    read_body,
-    scan,
-)
+from feeds.site.collect import DEFAULT_MAX_POST_BYTES, BadPost, gather, read_batch, read_body
 from feeds.site.post import Post, PostProblem, timestamp_us
+from feeds.site.scan import Scan, Stamps, scan
 
 if TYPE_CHECKING:
     from feeds.site.render import Rendered

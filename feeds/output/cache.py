@@ -42,8 +42,8 @@ from typing import Any
 import msgpack
 
 from feeds import __version__
-from feeds.site.collect import Listed, Scan
 from feeds.site.post import Post
+from feeds.site.scan import Listed, Scan
 
 log = logging.getLogger(__name__)
 
