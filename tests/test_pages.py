@@ -211,3 +211,20 @@ def test_an_edited_template_that_a_page_includes_remakes_the_pages_in_a_warm_bui
     build(settings, now=NOW)
     page = tmp_path / "out" / "category" / "kejiribao" / "index.html"
     assert page.read_text(encoding="utf-8") == "<p><i>kejiribao</i></p>"
+
+
+def test_turning_pages_off_removes_the_index_page_of_a_site_without_posts(site, make_settings):
+    built = make_settings(site.root, "feeds: {pages: true}\n")
+    build(built, now=NOW)
+    assert (built.output / "index.html").exists()
+    build(make_settings(site.root, "feeds: {pages: false}\n"), now=NOW)
+    assert sorted(p.name for p in built.output.rglob("*")) == ["feeds.opml"]
+
+
+def test_an_index_page_of_the_site_owners_own_stays_when_pages_were_never_on(site, make_settings):
+    settings = make_settings(site.root, "feeds: {pages: false}\n")
+    settings.output.mkdir(parents=True)
+    (settings.output / "index.html").write_text("<p>mine</p>", encoding="utf-8")
+    build(settings, now=NOW)
+    build(make_settings(site.root, "feeds: {pages: false, formats: [atom]}\n"), now=NOW)
+    assert (settings.output / "index.html").read_text(encoding="utf-8") == "<p>mine</p>"

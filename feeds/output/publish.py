@@ -320,19 +320,26 @@ def retire(root: Path, before: Registry, after: Registry) -> None:
         pages_stay = folder in after.feeds and PAGE_KIND in after.formats
         if not pages_stay and (PAGE_KIND in before.formats or folder not in after.feeds):
             names.append(page_name(folder))  # a folder's page goes with its last feed
-        for relative in names:
+        remove_files(root, names)
+    if "" not in before.feeds and PAGE_KIND in before.formats and PAGE_KIND not in after.formats:
+        remove_files(root, [page_name("")])  # written even for a site without a post to list
+
+
+def remove_files(root: Path, names: list[str]) -> None:
+    """Remove files of ours under ``root``, and the folders (up to two levels) left empty."""
+    for relative in names:
+        try:
+            target = safe_target(root, relative)
+        except FeedsError:  # a hand-edited registry pointing elsewhere: not ours
+            continue
+        target.unlink(missing_ok=True)
+        for parent in (target.parent, target.parent.parent):
+            if parent == root.resolve():
+                break
             try:
-                target = safe_target(root, relative)
-            except FeedsError:  # a hand-edited registry pointing elsewhere: not ours
-                continue
-            target.unlink(missing_ok=True)
-            for parent in (target.parent, target.parent.parent):
-                if parent == root.resolve():
-                    break
-                try:
-                    parent.rmdir()
-                except OSError:  # not empty: someone else's files, or other feeds
-                    break
+                parent.rmdir()
+            except OSError:  # not empty: someone else's files, or other feeds
+                break
 
 
 def record_outputs(settings, specs, staged: Staged, feeds_index: FeedIndex) -> None:
