@@ -44,7 +44,16 @@ class Site(RuleBasedStateMachine):
         self.root = Path(tempfile.mkdtemp(prefix="feeds-property-"))
         self.site = SiteMaker(self.root / "site")
         self.posts: dict[str, dict] = {}  # file name -> fields
-        self.config = {"limit": 2, "formats": "[atom, rss]", "tags": "false", "title": ""}
+        self.config = {
+            "limit": 2,
+            "formats": "[atom, rss]",
+            "tags": "false",
+            "title": "",
+            "window": "3h",
+            "max_entries": 1000,
+            "max_bytes": 1048576,
+            "pages": "false",
+        }
         self.now = NOW
         self.serial = 0
 
@@ -56,6 +65,8 @@ class Site(RuleBasedStateMachine):
         text = (
             f"output: {name}-out\nstate_dir: {name}-state\n"
             f"feeds: {{limit: {c['limit']}, formats: {c['formats']}, tags: {c['tags']}"
+            f", window: {c['window']}, max_entries: {c['max_entries']}"
+            f", max_bytes: {c['max_bytes']}, pages: {c['pages']}"
             + (f", categories: {{emnews: {{title: '{c['title']}'}}}}" if c["title"] else "")
             + "}\n"
         )
@@ -81,11 +92,12 @@ class Site(RuleBasedStateMachine):
         hours=st.integers(0, 100),
         categories=st.lists(st.sampled_from(CATEGORIES), max_size=2, unique=True),
         tags=st.lists(st.sampled_from(TAGS), max_size=2, unique=True),
+        folder=st.sampled_from(["", "", "sub/"]),
     )
-    def add(self, hours, categories, tags):
+    def add(self, hours, categories, tags, folder):
         self.serial += 1
         moment = START + timedelta(hours=hours)
-        name = f"{moment:%Y-%m-%d}-p{self.serial}.md"
+        name = f"{folder}{moment:%Y-%m-%d}-p{self.serial}.md"
         self.posts[name] = {
             "title": f"标题{self.serial}",
             "date": f"{moment:%Y-%m-%d %H:%M:%S} +0000",
@@ -120,6 +132,14 @@ class Site(RuleBasedStateMachine):
             os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
     @precondition(lambda self: self.posts)
+    @rule(data=st.data(), size=st.integers(500, 2500))
+    def lengthen_body(self, data, size):
+        """Kilobytes of text, so that a small ``max_bytes`` has something to cut."""
+        name = self.pick(data)
+        self.posts[name]["body"] = f"长文{self.serial}" + "正文。" * size
+        self.write(name)
+
+    @precondition(lambda self: self.posts)
     @rule(data=st.data(), hours=st.integers(0, 100))
     def edit_date(self, data, hours):
         name = self.pick(data)
@@ -152,18 +172,23 @@ class Site(RuleBasedStateMachine):
     def rename(self, data):
         name = self.pick(data)
         self.serial += 1
-        new = f"{name[:10]}-r{self.serial}.md"
+        folder, _, base = name.rpartition("/")
+        new = f"{folder}/" * bool(folder) + f"{base[:10]}-r{self.serial}.md"
         self.posts[new] = self.posts.pop(name)
         (self.site.posts / name).rename(self.site.posts / new)
 
     @rule(
         limit=st.integers(1, 3),
-        formats=st.sampled_from(["[atom, rss]", "[atom]", "[rss]"]),
+        formats=st.sampled_from(["[atom, rss]", "[atom]", "[rss]", "[json]", "[atom, rss, json]"]),
         tags=st.sampled_from(["true", "false"]),
         title=st.sampled_from(["", "东方财富"]),
+        window=st.sampled_from(["1h", "3h", "2d"]),
+        max_entries=st.sampled_from([3, 1000]),
+        max_bytes=st.sampled_from([10000, 1048576]),
+        pages=st.sampled_from(["true", "false"]),
     )
-    def change_config(self, limit, formats, tags, title):
-        self.config = {"limit": limit, "formats": formats, "tags": tags, "title": title}
+    def change_config(self, **config):
+        self.config = config
 
     @rule(hours=st.integers(1, 72))
     def time_passes(self, hours):
