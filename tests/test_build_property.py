@@ -53,6 +53,8 @@ class Site(RuleBasedStateMachine):
             "max_entries": 1000,
             "max_bytes": 1048576,
             "pages": "false",
+            "summary_length": 140,
+            "emnews_window": "3h",
         }
         self.now = NOW
         self.serial = 0
@@ -67,7 +69,8 @@ class Site(RuleBasedStateMachine):
             f"feeds: {{limit: {c['limit']}, formats: {c['formats']}, tags: {c['tags']}"
             f", window: {c['window']}, max_entries: {c['max_entries']}"
             f", max_bytes: {c['max_bytes']}, pages: {c['pages']}"
-            + (f", categories: {{emnews: {{title: '{c['title']}'}}}}" if c["title"] else "")
+            f", summary_length: {c['summary_length']}"
+            f", categories: {{emnews: {{title: '{c['title'] or 'emnews'}', window: {c['emnews_window']}}}}}"
             + "}\n"
         )
         path = self.root / f"{name}.yaml"
@@ -186,9 +189,25 @@ class Site(RuleBasedStateMachine):
         max_entries=st.sampled_from([3, 1000]),
         max_bytes=st.sampled_from([10000, 1048576]),
         pages=st.sampled_from(["true", "false"]),
+        summary_length=st.sampled_from([20, 140]),
+        emnews_window=st.sampled_from(["1h", "3h", "3d"]),
     )
     def change_config(self, **config):
         self.config = config
+
+    @rule(
+        timezone=st.sampled_from(["Asia/Shanghai", "UTC", "America/New_York"]),
+        permalink=st.sampled_from(
+            ["date", "pretty", "none", "/:categories/:title/", "/:year/:slug"]
+        ),
+        url=st.sampled_from(["https://example.org", "https://example.org/news"]),
+    )
+    def change_site_config(self, timezone, permalink, url):
+        """_config.yml edits: every URL and date the posts give may change."""
+        self.site.config(
+            f"title: 测试站\nlang: zh-CN\nurl: {url}\ntimezone: {timezone}\n"
+            f"permalink: {permalink}\nauthor: Tester\n"
+        )
 
     @rule(hours=st.integers(1, 72))
     def time_passes(self, hours):
