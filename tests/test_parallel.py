@@ -112,6 +112,14 @@ def with_workers(tmp_path: Path) -> Iterator:
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_sigterm_stops_the_build_and_its_workers(with_workers, big_site, tmp_path):
+    build, workers = with_workers("build", "-q", "--site", big_site, "--output", tmp_path / "out")
+    build.send_signal(signal.SIGTERM)
+    assert build.wait(WAIT) == -signal.SIGTERM
+    wait_for(lambda: not any(map(alive, workers)), "the workers to exit")
+    assert (tmp_path / "stderr").read_text() == "error: stopped by SIGTERM\n"
+
+
 def test_workers_exit_when_the_build_is_killed(with_workers, big_site, tmp_path):
     build, workers = with_workers("build", "-q", "--site", big_site, "--output", tmp_path / "out")
     build.kill()
