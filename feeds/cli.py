@@ -177,6 +177,15 @@ def parse_since(value: str | None, settings) -> datetime | None:
     return moment
 
 
+def check_preview_only(*, to: str | None, preview: Path | None) -> None:
+    """``--to`` picks whose digest a preview shows; without ``--preview`` the run would send
+    to every subscriber, the opposite of what someone naming one address means."""
+    from feeds.errors import ConfigError
+
+    if to is not None and preview is None:
+        raise ConfigError("--to: only with --preview; without it the digest goes to everyone")
+
+
 @main.command()
 @config_option
 @site_option
@@ -216,6 +225,7 @@ def digest(
     from feeds.config import load_settings
     from feeds.newsletter import dispatch
 
+    run(check_preview_only, to=to, preview=preview)
     settings = run(load_settings, config_path, site_dir=site_dir)
     start = run(parse_since, since, settings)
     now = datetime.now(UTC)
