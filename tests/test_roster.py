@@ -133,6 +133,16 @@ def test_an_import_file_that_is_no_readable_file_is_one_line_and_never_blocks(
     assert result.stderr.count("\n") == 1
 
 
+def test_adding_an_active_subscriber_again_keeps_what_the_options_do_not_name(config):
+    feeds(config, "subscribers", "add", "alice@example.com", "--name", "Alice", "--categories", "a")
+    again = feeds(config, "subscribers", "add", "ALICE@Example.COM")
+    assert (again.exit_code, again.stdout) == (0, "unchanged: alice@example.com (a)\n")
+    named = feeds(config, "subscribers", "add", "alice@example.com", "--categories", "b c")
+    assert (named.exit_code, named.stdout) == (0, "updated: alice@example.com (b c)\n")
+    listed = feeds(config, "subscribers", "list")
+    assert listed.stdout.splitlines()[0] == "alice@example.com\tactive\tb c\tAlice"
+
+
 def test_export_writes_every_subscriber_whatever_the_status(config, tmp_path):
     store = SubscriberStore(tmp_path / "state")
     a = store.add("a@example.com", "甲", ["x", "y"], Origin("cli"), NOW)[0]
