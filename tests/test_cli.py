@@ -475,3 +475,21 @@ def test_a_key_written_twice_in_config_yml_is_a_warning_and_the_last_wins_as_in_
         "(first at line 1); using the last, as Jekyll does\n"
     )
     assert "<title>Last</title>" in (tmp_path / "o" / "atom.xml").read_text(encoding="utf-8")
+
+
+def test_strict_refuses_a_build_whose_config_yml_gave_a_warning(site, tmp_path):
+    site.post("2022-05-24-a.md")
+    site.config("title: First\nurl: https://example.org\ntitle: Last\n")
+    out = tmp_path / "o"
+    result = run_feeds("build", "--strict", "--site", str(site.root), "--output", str(out))
+    warning = (
+        f"{site.root / '_config.yml'}: line 3: title: written twice "
+        "(first at line 1); using the last, as Jekyll does"
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"WARNING: {warning}",
+        warning,
+        "error: 1 warning(s) and --strict was given; no feed written",
+    ]
+    assert not out.exists()

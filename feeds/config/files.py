@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,6 @@ from feeds.config.values import (
 from feeds.errors import ConfigError
 from feeds.safefile import Unreadable, read_named_text
 from feeds.site.permalink import check_permalink
-
-log = logging.getLogger(__name__)
-
 
 # A generous bound: 100,000 subscribers take about 6 MB of CSV.
 MAX_SUBSCRIBERS_FILE_BYTES = 50_000_000
@@ -190,15 +186,12 @@ def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "con
     jekyll_path = site_dir / "_config.yml"
     duplicates: list[yamlsafe.Duplicate] = []
     jekyll = read_yaml_mapping(jekyll_path, duplicates) if jekyll_path.is_file() else {}
-    for duplicate in duplicates:
-        if duplicate.key in JEKYLL_KEYS:
-            log.warning(
-                "%s: line %d: %s: written twice (first at line %d); using the last, as Jekyll does",
-                jekyll_path,
-                duplicate.line,
-                duplicate.key,
-                duplicate.first_line,
-            )
+    warnings = tuple(
+        f"{jekyll_path}: line {duplicate.line}: {duplicate.key}: written twice "
+        f"(first at line {duplicate.first_line}); using the last, as Jekyll does"
+        for duplicate in duplicates
+        if duplicate.key in JEKYLL_KEYS
+    )
     values = {key: jekyll.get(key) for key in JEKYLL_KEYS}
     values["language"] = values.pop("lang")
     problems: list[str] = []
@@ -243,6 +236,7 @@ def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "con
         author=author,
         permalink=permalink,
         description=description or None,
+        warnings=warnings,
     )
 
 
