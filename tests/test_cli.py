@@ -145,6 +145,23 @@ def test_digest_sends_and_says_so_then_has_nothing_new(site, make_settings, smtp
     assert len(smtp_server.messages) == 2
 
 
+@pytest.mark.parametrize("other", [[], ["--dry-run"]])
+def test_to_without_preview_is_a_usage_error_and_sends_nothing(
+    site, make_settings, smtp_server, tmp_path, other
+):
+    from tests.test_dispatch import digest_config, news_site
+
+    news_site(site)
+    make_settings(site.root, digest_config(smtp_server.port))
+    args = ("digest", "--config", str(tmp_path / "config.yaml"), "--site", str(site.root))
+    result = run_feeds(*args, "--since", "2026-11-27", "--to", "reader@example.com", *other)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: --to: only with --preview; without it the digest goes to everyone\n"
+    )
+    assert smtp_server.messages == []
+
+
 def test_bad_since_is_a_usage_error(example_site):
     result = run_feeds("digest", "--dry-run", "--site", str(example_site), "--since", "yesterday")
     assert result.returncode == 2

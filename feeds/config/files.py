@@ -34,7 +34,7 @@ from feeds.config.values import (
     parse_title,
 )
 from feeds.errors import ConfigError
-from feeds.safefile import Unreadable, read_regular
+from feeds.safefile import Unreadable, read_named_text
 from feeds.site.permalink import check_permalink
 
 log = logging.getLogger(__name__)
@@ -79,23 +79,11 @@ def read_subscribers(path: Path) -> list[Subscriber]:
 
 
 def subscribers_text(path: Path) -> str:
-    """The subscribers file as text, read with the rules for posts: a regular file, capped.
-
-    A symbolic link is followed anywhere (the file is the operator's, never
-    published); a BOM, as Excel writes one, is dropped.
-    """
+    """The subscribers file as text, read with the rules for posts: a regular file, capped."""
     try:
-        target = path.resolve(strict=True)
-    except (OSError, RuntimeError):  # missing, a dangling link or a loop
-        raise ConfigError("file not found", where=str(path)) from None
-    try:
-        data = read_regular(target, MAX_SUBSCRIBERS_FILE_BYTES, "the subscribers file's limit")
+        return read_named_text(path, MAX_SUBSCRIBERS_FILE_BYTES, "the subscribers file's limit")
     except Unreadable as exc:
         raise ConfigError(str(exc), where=str(path)) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
 
 
 def read_yaml_mapping_or_list(path: Path) -> Any:
