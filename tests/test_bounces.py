@@ -330,14 +330,17 @@ def test_the_command_skips_a_fifo_and_garbage_and_reads_the_dsn(site, tmp_path):
     os.mkfifo(new / "2.fifo")
     (new / "3.dsn").write_text(dsn("bounces@example.com", "hard@example.com", "5.1.1"))
     (new / "4.folder").mkdir()
+    (new / "5.huge").write_bytes(b"From: a@example.com\n\n" + b"x" * 2_000_000)
     args = feeds_args("bounces", "--config", config, "--maildir", tmp_path / "box")
     result = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout) == (
         0,
-        "3 mails read: 1 hard bounces, 0 soft, 0 complaints, 0 auto-replies, 2 ignored; "
+        "4 mails read: 1 hard bounces, 0 soft, 0 complaints, 0 auto-replies, 3 ignored; "
         "1 addresses suppressed\n",
     )
     assert result.stderr == (
         f"WARNING: {new / '1.garbage'}: {DETECTOR_FAILED}\n"
-        f"WARNING: {new / '2.fifo'}: ignored, not a regular file\n"
+        f"WARNING: {new / '2.fifo'}: ignored, a FIFO, not a regular file\n"
+        f"WARNING: {new / '5.huge'}: ignored, 2,000,021 bytes, more than the bounce size limit "
+        "(2,000,000); not read\n"
     )

@@ -17,9 +17,7 @@ from __future__ import annotations
 import email
 import hashlib
 import logging
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import Header, decode_header
@@ -36,6 +34,7 @@ from feeds.errors import ConfigError
 from feeds.newsletter.state import State
 from feeds.newsletter.subscribers import Origin, SubscriberStore
 from feeds.newsletter.tokens import Tokens
+from feeds.safefile import Unreadable, read_regular
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +49,8 @@ class _NoDetectorTraceback(logging.Filter):
 logging.getLogger("flufl.bounce").addFilter(_NoDetectorTraceback())
 
 Kind = Literal["hard", "soft", "complaint", "auto-reply", "other"]
+# A digest is at most about 100 KB; a bounce quoting it whole stays far below this.
+MAX_MAIL_BYTES = 2_000_000
 SOFT_LIMIT, SOFT_WINDOW = 3, 5
 BOUNCE = Origin("bounce")
 _DIGEST_ID = re.compile(r"<digest\.(\d{4}-\d{2}-\d{2}(?:\.\d+)?)\.[0-9a-f]{16}@")
@@ -298,18 +299,10 @@ def _mail_files(folder: Path) -> list[Path]:
 
 
 def _read_mail(path: Path) -> bytes | None:
-    """The file's bytes; None, after a warning, for what is not a readable regular file.
-
-    O_NONBLOCK and the fstat of the open file keep a FIFO from blocking the
-    run forever (a FIFO swapped in after a stat would still be caught).
-    """
+    """The file's bytes; None, after a warning, for what is not a readable regular file or is
+    larger than any bounce of ours (a FIFO would block the run, a huge file fill memory)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:  # a socket, a dangling link, no permission, gone since listed
-        log.warning("%s: ignored, %s", path, exc.strerror or type(exc).__name__)
+        return read_regular(path, MAX_MAIL_BYTES, "the bounce size limit")
+    except Unreadable as exc:
+        log.warning("%s: ignored, %s", path, exc)
         return None
-    with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            log.warning("%s: ignored, not a regular file", path)
-            return None
-        return file.read()
