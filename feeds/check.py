@@ -190,7 +190,12 @@ def summarize_site(settings: Settings, report: CheckReport, now: datetime) -> No
         if transport == "smtp"
         else f"outbox {settings.state_dir / 'outbox'}"
     )
-    stored = active_in_store(settings.state_dir)
+    try:
+        stored = active_in_store(settings.state_dir)
+    except sqlite3.DatabaseError as exc:
+        stored = 0
+        where = settings.state_dir / "state.sqlite3"
+        report.problems.append(f"{where}: cannot use the state database: {exc}")
     report.note(
         "subscribers",
         f"{len(settings.subscribers)} in the config, {stored} active in the store; "
@@ -199,17 +204,24 @@ def summarize_site(settings: Settings, report: CheckReport, now: datetime) -> No
 
 
 def active_in_store(state_dir: Path) -> int:
-    """Active subscribers in the state database, read without locking or writing anything."""
+    """Active subscribers in the state database, read without locking or writing anything.
+
+    A database without the subscribers table yet (made by an older release,
+    which ``feeds digest`` brings up to date) has none; a damaged one raises
+    ``sqlite3.DatabaseError``, as the digest would fail on it.
+    """
     path = state_dir / "state.sqlite3"
     if not path.is_file():
         return 0
     uri = f"{path.absolute().as_uri()}?mode=ro&immutable=1"
-    try:
-        with closing(sqlite3.connect(uri, uri=True)) as db:
-            query = "SELECT count(*) FROM subscribers WHERE status = 'active'"
+    with closing(sqlite3.connect(uri, uri=True)) as db:
+        query = "SELECT count(*) FROM subscribers WHERE status = 'active'"
+        try:
             return db.execute(query).fetchone()[0]
-    except (sqlite3.Error, UnicodeDecodeError):  # damaged; feeds digest names the problem
-        return 0
+        except sqlite3.OperationalError as exc:
+            if str(exc).startswith("no such table"):
+                return 0
+            raise
 
 
 def template_problems(

@@ -223,6 +223,15 @@ def parse_since(value: str | None, settings) -> datetime | None:
     return moment
 
 
+def check_preview_only(*, to: str | None, preview: Path | None) -> None:
+    """``--to`` picks whose digest a preview shows; without ``--preview`` the run would send
+    to every subscriber, the opposite of what someone naming one address means."""
+    from feeds.errors import ConfigError
+
+    if to is not None and preview is None:
+        raise ConfigError("--to: only with --preview; without it the digest goes to everyone")
+
+
 @main.command()
 @config_option
 @site_option
@@ -262,6 +271,7 @@ def digest(
     from feeds.config import load_settings
     from feeds.newsletter import dispatch
 
+    run(check_preview_only, to=to, preview=preview)
     settings = run(load_settings, config_path, site_dir=site_dir)
     start = run(parse_since, since, settings)
     now = datetime.now(UTC)
@@ -436,6 +446,8 @@ def subscribers_add(
     """Add an active subscriber (no confirmation mail: you vouch for their consent).
 
     An address that unsubscribed, bounced or complained is not re-activated.
+    For a subscriber already active, only the options given change anything:
+    categories and name a reader chose stay unless you name new ones.
 
     \b
     Example:
@@ -445,16 +457,19 @@ def subscribers_add(
     from feeds.newsletter.subscribers import Origin
 
     store = _store(config_path)
-    subscriber, changed = run(
-        store.add, email, name, parse_categories(categories), Origin("cli"), datetime.now(UTC)
-    )
+    known = store.by_email(email)
+    wanted = parse_categories(categories)
+    if known is not None and known.status == "active":
+        name = known.name if name is None else name
+        wanted = known.categories if categories is None else wanted
+    subscriber, changed = run(store.add, email, name, wanted, Origin("cli"), datetime.now(UTC))
     if subscriber is None:
         click.echo(f"{email} is suppressed (it left or was forgotten); not added", err=True)
         sys.exit(1)
     if subscriber.status != "active":
         click.echo(f"{subscriber.email} is {subscriber.status}; not re-activated", err=True)
         sys.exit(1)
-    what = "added" if changed else "unchanged"
+    what = "unchanged" if not changed else "added" if known is None else "updated"
     click.echo(f"{what}: {subscriber.email} ({categories_text(subscriber.categories)})")
 
 

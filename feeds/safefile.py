@@ -43,6 +43,21 @@ def read_regular(target: Path, max_bytes: int, limit: str) -> bytes:
     return _read_opened(handle, max_bytes, limit)
 
 
+def read_named_text(path: Path, max_bytes: int, limit: str) -> str:
+    """A file the operator named, as text, read as ``read_regular`` reads: never blocking on a
+    FIFO, never past the cap. A symbolic link is followed anywhere (the file is the
+    operator's, never published); a BOM, as Excel writes one, is dropped."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a dangling link or a loop
+        raise Unreadable("file not found") from None
+    data = read_regular(target, max_bytes, limit)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Unreadable(f"cannot read: {exc}") from None
+
+
 def read_unless_link(path: Path, max_bytes: int, limit: str) -> bytes | None:
     """``read_regular(path)`` when ``path`` opens as it stands; None when it does not.
 

@@ -321,3 +321,17 @@ def test_a_build_with_nothing_new_loads_no_renderer_template_engine_or_xml_libra
         [sys.executable, "-c", probe, *arguments], check=True, cwd=tmp_path, capture_output=True
     )
     assert run.stdout.decode().splitlines() == ["[]"]
+
+
+def test_one_post_with_a_huge_title_leaves_every_other_entry_in_the_feeds(
+    site, make_settings, check_feed
+):
+    for n in range(21):
+        site.post(f"2022-05-2{n % 3}-p{n}.md", date=f"2022-05-2{n % 3} 0{n % 10}:00:00 +0800")
+    site.post("2022-05-24-huge.md", title="T" * 2_000_000, date="2022-05-24 12:00:00 +0800")
+    settings = make_settings(site.root, "feeds: {window: 30d}\n")
+    report = build(settings, now=NOW)
+    assert [p.reason for p in report.problems] == ["title: 2,000,000 characters, cut to 500"]
+    assert report.problems[0].source.endswith("2022-05-24-huge.md")
+    for feed in ("atom.xml", "category/kejiribao/atom.xml"):
+        assert len(check_feed(settings.output / feed).entries) == 22

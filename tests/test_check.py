@@ -196,6 +196,25 @@ def test_state_and_output_folders_must_be_creatable(configured, tmp_path):
     ]
 
 
+def test_a_damaged_state_database_is_a_problem_as_it_would_stop_the_digest(configured, tmp_path):
+    config = configured()
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "state.sqlite3").write_bytes(os.urandom(8192))
+    assert problems(config) == [
+        f"{tmp_path / 'state' / 'state.sqlite3'}: cannot use the state database: "
+        "file is not a database"
+    ]
+
+
+def test_a_state_database_without_subscribers_yet_is_no_problem(configured, tmp_path):
+    import sqlite3
+
+    config = configured()
+    (tmp_path / "state").mkdir()
+    sqlite3.connect(tmp_path / "state" / "state.sqlite3").execute("CREATE TABLE t (x)").close()
+    assert problems(config) == []
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
 def test_a_read_only_state_folder(configured, tmp_path):
     (tmp_path / "state").mkdir(mode=0o500)

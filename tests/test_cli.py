@@ -145,6 +145,23 @@ def test_digest_sends_and_says_so_then_has_nothing_new(site, make_settings, smtp
     assert len(smtp_server.messages) == 2
 
 
+@pytest.mark.parametrize("other", [[], ["--dry-run"]])
+def test_to_without_preview_is_a_usage_error_and_sends_nothing(
+    site, make_settings, smtp_server, tmp_path, other
+):
+    from tests.test_dispatch import digest_config, news_site
+
+    news_site(site)
+    make_settings(site.root, digest_config(smtp_server.port))
+    args = ("digest", "--config", str(tmp_path / "config.yaml"), "--site", str(site.root))
+    result = run_feeds(*args, "--since", "2026-11-27", "--to", "reader@example.com", *other)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: --to: only with --preview; without it the digest goes to everyone\n"
+    )
+    assert smtp_server.messages == []
+
+
 def test_bad_since_is_a_usage_error(example_site):
     result = run_feeds("digest", "--dry-run", "--site", str(example_site), "--since", "yesterday")
     assert result.returncode == 2
@@ -458,3 +475,21 @@ def test_a_key_written_twice_in_config_yml_is_a_warning_and_the_last_wins_as_in_
         "(first at line 1); using the last, as Jekyll does\n"
     )
     assert "<title>Last</title>" in (tmp_path / "o" / "atom.xml").read_text(encoding="utf-8")
+
+
+def test_strict_refuses_a_build_whose_config_yml_gave_a_warning(site, tmp_path):
+    site.post("2022-05-24-a.md")
+    site.config("title: First\nurl: https://example.org\ntitle: Last\n")
+    out = tmp_path / "o"
+    result = run_feeds("build", "--strict", "--site", str(site.root), "--output", str(out))
+    warning = (
+        f"{site.root / '_config.yml'}: line 3: title: written twice "
+        "(first at line 1); using the last, as Jekyll does"
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"WARNING: {warning}",
+        warning,
+        "error: 1 warning(s) and --strict was given; no feed written",
+    ]
+    assert not out.exists()

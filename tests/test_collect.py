@@ -358,3 +358,37 @@ def test_sets_maps_and_nested_lists_never_become_text_so_every_process_reads_the
         "tags: a set where text or a list of text belongs; ignored",
         "no title; using 'Odd' from the file name, as Jekyll does",
     ]
+
+
+# --- values far too long for a feed: one post must not push the others out ------------------------
+
+
+def test_a_title_of_megabytes_is_cut_to_500_characters_with_a_warning(site, make_settings):
+    site.post("2022-05-24-a.md", title="标" * 300_000)
+    collected = read(site, make_settings)
+    assert collected.posts[0].title == "标" * 499 + "…"
+    assert [p.reason for p in collected.problems] == ["title: 300,000 characters, cut to 500"]
+
+
+def test_an_author_name_of_megabytes_is_cut_to_200_characters(site, make_settings):
+    site.post("2022-05-24-a.md", extra="author: " + "A" * 10_000)
+    collected = read(site, make_settings)
+    assert collected.posts[0].author == "A" * 199 + "…"
+    assert [p.reason for p in collected.problems] == ["author: 10,000 characters, cut to 200"]
+
+
+def test_a_post_with_a_category_name_of_megabytes_is_skipped(site, make_settings):
+    site.post("2022-05-24-a.md", categories="c" * 1_000_000)
+    site.post("2022-05-24-b.md")
+    collected = read(site, make_settings)
+    assert [p.categories for p in collected.posts] == [("kejiribao",)]
+    assert [p.reason for p in collected.problems] == [
+        "skipped: a category name of 1,000,000 characters (at most 200)"
+    ]
+
+
+def test_a_tag_name_of_megabytes_is_left_out(site, make_settings):
+    site.post("2022-05-24-a.md", extra=f"tags: [财经, {'t' * 5000}]")
+    collected = read(site, make_settings)
+    assert collected.posts[0].tags == ("财经",)
+    assert [p.reason for p in collected.problems] == ["tags: names over 200 characters left out"]

@@ -97,6 +97,21 @@ def test_paths_in_config_are_relative_to_its_folder(site, tmp_path):
     assert settings.state_dir == config.parent / "st"
 
 
+def test_folders_a_config_leaves_out_are_in_its_folder_not_the_current_one(tmp_path, monkeypatch):
+    from tests.conftest import SiteMaker
+
+    SiteMaker(tmp_path / "conf")
+    elsewhere = tmp_path / "cron-runs-here"
+    SiteMaker(elsewhere)  # a site here must not be the one built
+    monkeypatch.chdir(elsewhere)
+    config = tmp_path / "conf" / "config.yaml"
+    config.write_text("feeds: {limit: 5}\n", encoding="utf-8")
+    settings = load_settings(config)
+    assert settings.site_dir == config.parent
+    assert settings.output == config.parent / "public/feeds"
+    assert settings.state_dir == config.parent / ".feeds"
+
+
 def test_explicit_config_that_does_not_exist_is_an_error(site, tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "nope.yaml", site_dir=site.root)

@@ -263,6 +263,19 @@ def test_long_digests_are_capped_with_a_more_link_and_stay_under_gmails_clip(
     assert f"还有 {400 - shown} 篇" in html
 
 
+def test_a_post_with_a_huge_title_keeps_the_digest_under_gmails_clip(
+    site, make_settings, smtp_server
+):
+    news_site(site)
+    site.post("2026-11-28-huge.md", title="标" * 300_000, date="2026-11-28 10:00:00 +0800")
+    settings = make_settings(site.root, digest_config(smtp_server.port))
+    send_digest(settings, now=NOW)
+    message = smtp_server.by_recipient()["reader@example.com"][0]
+    html = message.get_body(("html",)).get_content()
+    assert len(html.encode()) + len(message.get_body(("plain",)).get_content().encode()) <= 100_000
+    assert "标" * 499 + "…" in html and "科技新闻2" in html
+
+
 def test_outbox_is_a_maildir_mailbox_reads(site, make_settings):
     settings = make_settings(news_site(site).root, digest_config())
     report = send_digest(settings, now=NOW)

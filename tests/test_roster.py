@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -111,6 +112,35 @@ def test_import_accepts_a_bom_and_never_reactivates_a_reader_who_left(config, tm
     assert store.by_email("left@example.com").status == "unsubscribed"
     assert store.by_email("new@example.com").categories == ("emnews", "kejiribao")
     assert store.is_suppressed("optout@example.com")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: os.mkfifo(path), "a FIFO, not a regular file"),
+        (lambda path: None, "file not found"),
+        (lambda path: path.write_bytes(b"email\n\xff\xfe@x\n"), "cannot read: 'utf-8'"),
+    ],
+)
+def test_an_import_file_that_is_no_readable_file_is_one_line_and_never_blocks(
+    config, tmp_path, make, reason
+):
+    path = tmp_path / "people.csv"
+    make(path)
+    result = feeds(config, "subscribers", "import", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {path}: {reason}")
+    assert result.stderr.count("\n") == 1
+
+
+def test_adding_an_active_subscriber_again_keeps_what_the_options_do_not_name(config):
+    feeds(config, "subscribers", "add", "alice@example.com", "--name", "Alice", "--categories", "a")
+    again = feeds(config, "subscribers", "add", "ALICE@Example.COM")
+    assert (again.exit_code, again.stdout) == (0, "unchanged: alice@example.com (a)\n")
+    named = feeds(config, "subscribers", "add", "alice@example.com", "--categories", "b c")
+    assert (named.exit_code, named.stdout) == (0, "updated: alice@example.com (b c)\n")
+    listed = feeds(config, "subscribers", "list")
+    assert listed.stdout.splitlines()[0] == "alice@example.com\tactive\tb c\tAlice"
 
 
 def test_export_writes_every_subscriber_whatever_the_status(config, tmp_path):

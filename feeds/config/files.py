@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,8 @@ from feeds.config.values import (
     parse_title,
 )
 from feeds.errors import ConfigError
-from feeds.safefile import Unreadable, read_regular
+from feeds.safefile import Unreadable, read_named_text
 from feeds.site.permalink import check_permalink
-
-log = logging.getLogger(__name__)
-
 
 # A generous bound: 100,000 subscribers take about 6 MB of CSV.
 MAX_SUBSCRIBERS_FILE_BYTES = 50_000_000
@@ -79,23 +75,11 @@ def read_subscribers(path: Path) -> list[Subscriber]:
 
 
 def subscribers_text(path: Path) -> str:
-    """The subscribers file as text, read with the rules for posts: a regular file, capped.
-
-    A symbolic link is followed anywhere (the file is the operator's, never
-    published); a BOM, as Excel writes one, is dropped.
-    """
+    """The subscribers file as text, read with the rules for posts: a regular file, capped."""
     try:
-        target = path.resolve(strict=True)
-    except (OSError, RuntimeError):  # missing, a dangling link or a loop
-        raise ConfigError("file not found", where=str(path)) from None
-    try:
-        data = read_regular(target, MAX_SUBSCRIBERS_FILE_BYTES, "the subscribers file's limit")
+        return read_named_text(path, MAX_SUBSCRIBERS_FILE_BYTES, "the subscribers file's limit")
     except Unreadable as exc:
         raise ConfigError(str(exc), where=str(path)) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"cannot read: {exc}", where=str(path)) from None
 
 
 def read_yaml_mapping_or_list(path: Path) -> Any:
@@ -202,15 +186,12 @@ def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "con
     jekyll_path = site_dir / "_config.yml"
     duplicates: list[yamlsafe.Duplicate] = []
     jekyll = read_yaml_mapping(jekyll_path, duplicates) if jekyll_path.is_file() else {}
-    for duplicate in duplicates:
-        if duplicate.key in JEKYLL_KEYS:
-            log.warning(
-                "%s: line %d: %s: written twice (first at line %d); using the last, as Jekyll does",
-                jekyll_path,
-                duplicate.line,
-                duplicate.key,
-                duplicate.first_line,
-            )
+    warnings = tuple(
+        f"{jekyll_path}: line {duplicate.line}: {duplicate.key}: written twice "
+        f"(first at line {duplicate.first_line}); using the last, as Jekyll does"
+        for duplicate in duplicates
+        if duplicate.key in JEKYLL_KEYS
+    )
     values = {key: jekyll.get(key) for key in JEKYLL_KEYS}
     values["language"] = values.pop("lang")
     problems: list[str] = []
@@ -255,6 +236,7 @@ def resolve_site(site_dir: Path, overrides: SiteOptions, config_name: str = "con
         author=author,
         permalink=permalink,
         description=description or None,
+        warnings=warnings,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,8 @@ from feeds.config.schema import ConfigFile
 from feeds.config.settings import Settings
 from feeds.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_CONFIG = Path("config.yaml")
 
 
@@ -27,9 +30,10 @@ def load_settings(
 ) -> Settings:
     """Read config.yaml (if any) and the site's _config.yml; ConfigError lists every problem.
 
-    Paths in config.yaml are relative to the folder that holds it, so the same
-    config works whatever the current directory; paths given on the command
-    line are relative to the current directory, as a shell user expects.
+    Paths in config.yaml, and the defaults of those it leaves out, are relative
+    to the folder that holds it, so the same config works whatever the current
+    directory (a cron job's is /); paths given on the command line are
+    relative to the current directory, as a shell user expects.
     """
     explicit = config_path is not None
     config_path = config_path if explicit else DEFAULT_CONFIG
@@ -63,8 +67,8 @@ def resolve_paths(
 ) -> Paths:
     base = config_path.parent if config_path else Path(".")
     return Paths(
-        site_dir=site_dir or (base / raw.site_dir if raw.site_dir else Path(".")),
-        output=output or (base / raw.output if raw.output else Path("public/feeds")),
+        site_dir=site_dir or base / (raw.site_dir or "."),
+        output=output or base / (raw.output or "public/feeds"),
         state_dir=base / raw.state_dir if raw.state_dir else base / ".feeds",
         templates_dir=base / raw.digest.templates_dir if raw.digest.templates_dir else None,
         subscribers_file=(
@@ -98,6 +102,8 @@ def settings_from(
             resolve_site(paths.site_dir, raw.site, where or "config.yaml"),
             max_post_bytes=raw.max_post_bytes,
         )
+        for warning in site.warnings:
+            log.warning("%s", warning)
     except ConfigError as exc:
         problems += str(exc).splitlines()
     subscribers = list(raw.digest.subscribers)

@@ -41,6 +41,8 @@ class Site:
     permalink: str
     description: str | None
     max_post_bytes: int = 10_000_000  # a post file larger than this is skipped unread
+    # what _config.yml says that Jekyll takes and feeds warns of; never part of a cache key
+    warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def root(self) -> str:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import email
 import hashlib
 import logging
-import mailbox
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.header import Header, decode_header
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses
@@ -34,10 +34,23 @@ from feeds.errors import ConfigError
 from feeds.newsletter.state import State
 from feeds.newsletter.subscribers import Origin, SubscriberStore
 from feeds.newsletter.tokens import Tokens
+from feeds.safefile import Unreadable, read_regular
 
 log = logging.getLogger(__name__)
 
+
+class _NoDetectorTraceback(logging.Filter):
+    """flufl.bounce logs a traceback before it re-raises; classify reports the mail in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Exception in detector")
+
+
+logging.getLogger("flufl.bounce").addFilter(_NoDetectorTraceback())
+
 Kind = Literal["hard", "soft", "complaint", "auto-reply", "other"]
+# A digest is at most about 100 KB; a bounce quoting it whole stays far below this.
+MAX_MAIL_BYTES = 2_000_000
 SOFT_LIMIT, SOFT_WINDOW = 3, 5
 BOUNCE = Origin("bounce")
 _DIGEST_ID = re.compile(r"<digest\.(\d{4}-\d{2}-\d{2}(?:\.\d+)?)\.[0-9a-f]{16}@")
@@ -53,6 +66,7 @@ class Finding:
     addresses: tuple[str, ...] = ()  # the failed recipients it names
     verp: tuple[str, ...] = ()  # VERP addresses found anywhere in it
     digest: str | None = None  # the digest it is about, from the returned Message-ID
+    problem: str | None = None  # why a mail that could not be read is ignored
 
 
 @dataclass
@@ -99,13 +113,24 @@ def _dsn_recipients(message: Message) -> list[tuple[str, str, str]]:
         payload = part.get_payload()
         blocks = payload if isinstance(payload, list) else []
         for block in blocks[1:]:  # the first block is about the message, the rest per recipient
-            recipient = block.get("Final-Recipient") or block.get("Original-Recipient") or ""
+            recipient = _text(block.get("Final-Recipient") or block.get("Original-Recipient"))
             address = recipient.split(";", 1)[-1].strip().strip("<>")
             action = str(block.get("Action", "")).strip().lower()
             status = str(block.get("Status", "")).strip()
             if address:
                 found.append((address, action, status))
     return found
+
+
+def _text(value: str | Header | None) -> str:
+    """A header's text. compat32 returns a header with 8-bit bytes as a Header, whose str()
+    turns them into U+FFFD; an address in UTF-8 (RFC 6531) must survive to match a reader."""
+    if isinstance(value, Header):
+        parts = decode_header(value)
+        return "".join(
+            p.decode("utf-8", "replace") if isinstance(p, bytes) else p for p, _ in parts
+        )
+    return value or ""
 
 
 def _dsn_kind(recipients: list[tuple[str, str, str]]) -> Kind:
@@ -150,7 +175,16 @@ def classify(raw: bytes) -> Finding:
         return Finding(kind, tuple(a for a, _, _ in recipients), verp, digest)
     if is_auto_reply(message):
         return Finding("auto-reply", (), verp, digest)
-    temporary, permanent = all_failures(message)
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception as exc:
+        # flufl.bounce's heuristic detectors assume a well-formed mail (yale takes the first
+        # From address of a mail without one; sina calls .lower() on a Header) and raise on
+        # hostile input. A third-party detector must never stop a run, so any exception it
+        # raises makes this mail an ignored one; our own code above is not wrapped.
+        log.debug("flufl.bounce raised on this mail", exc_info=True)
+        problem = f"a bounce detector (flufl.bounce) raised {type(exc).__name__}"
+        return Finding("other", (), verp, digest, problem)
     if permanent or temporary:
         kind: Kind = "hard" if permanent else "soft"
         failed = permanent or temporary
@@ -226,21 +260,49 @@ def process_bounces(settings: Settings, maildir: Path | None, now: datetime) -> 
         raise ConfigError("bounces.maildir: not set (or give --maildir DIR)")
     if not (folder / "new").is_dir() or not (folder / "cur").is_dir():
         raise ConfigError("not a Maildir (expected new/ and cur/ in it)", where=str(folder))
-    box = mailbox.Maildir(folder, factory=None, create=False)
     store = SubscriberStore(settings.state_dir)
     state = State(settings.state_dir)
     report = BounceReport()
     try:
         processor = BounceProcessor(settings, store, state)
-        for key in sorted(box.iterkeys()):
-            raw = box.get_bytes(key)
+        for path in _mail_files(folder):
+            raw = _read_mail(path)
+            if raw is None:  # nothing to fingerprint: it is ignored again next run
+                report.read += 1
+                report.ignored += 1
+                continue
             fingerprint = hashlib.sha256(raw).hexdigest()
             if store.seen_mail(fingerprint):
                 continue
             report.read += 1
-            processor.apply(classify(raw), now, report)
+            finding = classify(raw)
+            if finding.problem:
+                log.warning("%s: ignored, %s", path, finding.problem)
+            processor.apply(finding, now, report)
             store.record_mail(fingerprint, now)
     finally:
         state.close()
         store.close()
     return report
+
+
+def _mail_files(folder: Path) -> list[Path]:
+    """The files of new/ and cur/ in key order, as mailbox.Maildir lists them.
+
+    Listed by hand, not through mailbox.Maildir, so that each mail is read by
+    path and one that cannot be read is skipped, not a run stopped or blocked.
+    """
+    entries = [
+        entry for sub in ("new", "cur") for entry in (folder / sub).iterdir() if not entry.is_dir()
+    ]
+    return sorted(entries, key=lambda entry: (entry.name.split(":", 1)[0], entry.parent.name))
+
+
+def _read_mail(path: Path) -> bytes | None:
+    """The file's bytes; None, after a warning, for what is not a readable regular file or is
+    larger than any bounce of ours (a FIFO would block the run, a huge file fill memory)."""
+    try:
+        return read_regular(path, MAX_MAIL_BYTES, "the bounce size limit")
+    except Unreadable as exc:
+        log.warning("%s: ignored, %s", path, exc)
+        return None

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from feeds.config.files import MAX_SUBSCRIBERS_FILE_BYTES
 from feeds.errors import AddressError, FeedsError
 from feeds.newsletter.subscribers import STATUSES, Origin, Subscriber, SubscriberStore
+from feeds.safefile import Unreadable, read_named_text
 
 COLUMNS = ("email", "name", "categories", "status", "created_at", "confirmed_at", "unsubscribed_at")
 SUPPRESSING = ("unsubscribed", "bounced", "complained")
@@ -92,11 +94,11 @@ def import_csv(store: SubscriberStore, path: Path, now: datetime) -> ImportRepor
     reported with its number and never stops the others.
     """
     try:
-        with path.open(encoding="utf-8-sig", newline="") as stream:
-            rows = list(csv.DictReader(stream))
-    except FileNotFoundError:
-        raise FeedsError("file not found", where=str(path)) from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        text = read_named_text(path, MAX_SUBSCRIBERS_FILE_BYTES, "the subscribers file's limit")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except Unreadable as exc:
+        raise FeedsError(str(exc), where=str(path)) from None
+    except csv.Error as exc:
         raise FeedsError(f"cannot read: {exc}", where=str(path)) from None
     if rows and "email" not in rows[0]:
         raise FeedsError("expected a header row with an 'email' column", where=str(path))

@@ -52,6 +52,8 @@ _CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # conversion can overflow: a date outside them is a typo, not a news item.
 FIRST_YEAR, LAST_YEAR = 1000, 9998
 DEFAULT_MAX_POST_BYTES = 10_000_000
+# A news title is a line, a name a few words; far longer ones are typos or attacks.
+MAX_TITLE, MAX_NAME = 500, 200
 
 
 class BadPost(Exception):
@@ -410,7 +412,15 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
     except ValueError as exc:
         warnings.append(f"author: {exc}; using the site's author")
         author = site.author
+    if author:  # the site's may be None
+        author = clipped("author", author, MAX_NAME, warnings)
     categories = jekyll_categories(data)
+    if (longest := max(map(len, categories), default=0)) > MAX_NAME:
+        raise BadPost(f"a category name of {longest:,} characters (at most {MAX_NAME})")
+    tags = jekyll_tags(data)
+    if max(map(len, tags), default=0) > MAX_NAME:
+        tags = tuple(name for name in tags if len(name) <= MAX_NAME)
+        warnings.append(f"tags: names over {MAX_NAME} characters left out")
     facts = PostFacts(
         date=url_moment.astimezone(site.timezone),
         slug=slug,
@@ -431,7 +441,7 @@ def read_post(site: Site, posts_dir: Path, path: Path, warnings: list[str]) -> P
         timestamp_us=timestamp_us(moment),
         utc_offset=int(moment.utcoffset().total_seconds()),
         categories=categories,
-        tags=jekyll_tags(data),
+        tags=tags,
         url=site.absolute(encode_url_path(path_part)),
         author=author,
         is_markdown=extension.lower() in MARKDOWN_EXTENSIONS,
@@ -447,12 +457,24 @@ def post_title(value: Any, slug: str, warnings: list[str]) -> str:
     if title:
         if _CONTROL.search(raw):
             warnings.append(f"title: control characters removed, giving {title!r}")
-        return title
+        return clipped("title", title, MAX_TITLE, warnings)
     if not slug:
         raise BadPost("no title, and no slug in the file name to make one from")
     title = titleize(slug)
     warnings.append(f"no title; using {title!r} from the file name, as Jekyll does")
     return title
+
+
+def clipped(key: str, text: str, most: int, warnings: list[str]) -> str:
+    """``text`` cut to ``most`` characters, with a warning when it had more.
+
+    Every entry of a feed carries its title and author, and a feed has a byte
+    cap: one post with a title of megabytes would push every other entry out.
+    """
+    if len(text) <= most:
+        return text
+    warnings.append(f"{key}: {len(text):,} characters, cut to {most}")
+    return text[: most - 1].rstrip() + "…"
 
 
 def jekyll_url_date(value: Any, moment: datetime) -> datetime:
