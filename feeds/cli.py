@@ -8,10 +8,13 @@ its traceback.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,9 +107,15 @@ def build(
     settings = run(load_settings, config_path, site_dir=site_dir, output=output)
     bar = ProgressBar() if not quiet and sys.stderr.isatty() else None
     try:
-        report = run(
-            build_feeds, settings, now=datetime.now(UTC), future=future, strict=strict, track=bar
-        )
+        with stopped_by_sigterm():
+            report = run(
+                build_feeds,
+                settings,
+                now=datetime.now(UTC),
+                future=future,
+                strict=strict,
+                track=bar,
+            )
     finally:
         if bar:
             bar.close()
@@ -119,6 +128,43 @@ def build(
         )
     if strict and report.problems:
         sys.exit(1)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived. A BaseException, as KeyboardInterrupt is, so that no
+    ``except Exception`` (a bad post's handler) takes it for a problem of the site."""
+
+
+@contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """Stop on SIGTERM as its default action does, once the build has unwound.
+
+    Raised as an exception in the main thread, the signal unwinds the build as
+    Ctrl-C does: the staged files it holds are removed and the pool is shut
+    down (batches already running finish first; temporaries they write are
+    swept by the next build, as after a kill). Then the process ends by the
+    same signal, so ``timeout``, cron and systemd see what they saw without the
+    handler (status 143 in a shell), as ``feeds digest`` ends. A second SIGTERM
+    during the clean-up ends it at once; the workers still follow it (see
+    ``feeds.output.parallel.follow_the_build``).
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except Terminated:
+        click.echo("error: stopped by SIGTERM", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        sys.exit(128 + signal.SIGTERM)  # only if the signal is blocked
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def print_warnings(lines: Sequence[str], *, verbose: bool) -> None:

@@ -4,11 +4,16 @@ Reading 100,000 front matters or rendering 20,000 posts is pure Python work
 that one core does at a time; worker processes do it side by side. They come
 from a forkserver (safe beside the scheduler's threads, unlike a plain fork),
 and only batches big enough to repay their start-up use them.
+
+None of them outlives the build, however it ends: a build that stops shuts the
+pool down, and a killed one (SIGKILL, or SIGTERM with the default handler)
+cannot, so each worker watches the build itself (see ``follow_the_build``).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -40,15 +45,56 @@ def workers(count: int | None = None):
             from concurrent.futures import ProcessPoolExecutor
 
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["feeds.site.collect", "feeds.site.render"])
-            pool.append(ProcessPoolExecutor(max_workers=wanted, mp_context=context))
+            context.set_forkserver_preload(
+                ["feeds.output.forkserver", "feeds.site.collect", "feeds.site.render"]
+            )
+            executor = ProcessPoolExecutor(
+                max_workers=wanted, mp_context=context, initializer=follow_the_build
+            )
+            pool.append(executor)
         return pool[0]
 
     try:
         yield get
     finally:
-        for executor in pool:
-            executor.shutdown()
+        for executor in pool:  # after an error or a signal, only batches handed out still run
+            executor.shutdown(cancel_futures=True)
+
+
+def follow_the_build() -> None:
+    """Worker initializer: a worker lives exactly as long as the build that started it.
+
+    Stopping is the build's business. SIGTERM or Ctrl-C often reach the whole
+    process group (``timeout``, systemd, a terminal); a worker dying of it
+    would break the pool under the build while it stops cleanly, so workers
+    ignore both (as the forkserver ignores SIGTERM, see ``feeds.output.forkserver``)
+    and are ended by the build's pool shutdown instead.
+
+    A killed build cannot shut anything down, and nothing else ended the
+    workers: each waits on a task queue whose write end it holds itself, so it
+    never sees end-of-file, and the forkserver exits only once every holder of
+    its "alive" pipe, the build and each worker, has closed it. So each worker
+    watches the build. Its parent is the forkserver, not the build, so neither
+    its parent pid nor PR_SET_PDEATHSIG would tell; but multiprocessing keeps,
+    in the build, one end of a pipe per worker open for the worker's whole
+    life (the parent sentinel), and the kernel closes it when the build dies,
+    whatever killed it. Once the workers are gone, the forkserver and the
+    resource tracker see end-of-file and exit on their own.
+    """
+    import multiprocessing.connection
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    build = multiprocessing.parent_process()
+    if build is None:  # not started by multiprocessing
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([build.sentinel])
+        os._exit(1)  # the build is gone: nobody wants this worker's results
+
+    threading.Thread(target=watch, name="follow-the-build", daemon=True).start()
 
 
 def map_batches(
