@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -178,15 +180,32 @@ def folder_problem(folder: Path) -> str | None:
     Asks the operating system (access(2)) instead of writing a probe file, so
     checking leaves nothing behind; a read-only file system counts as not writable.
     """
-    target = folder.absolute()
-    while not target.exists() and target.parent != target:
-        target = target.parent
+    target, mode = _nearest_existing(folder.absolute())
     prefix = "" if target == folder.absolute() else f"cannot create {folder}: "
-    if not target.is_dir():
+    if not stat.S_ISDIR(mode):
         return f"{prefix}{target} is a file, not a folder"
     if not os.access(target, os.W_OK | os.X_OK):
         return f"{prefix}{target} is not writable"
     return None
+
+
+_ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _nearest_existing(path: Path) -> tuple[Path, int]:
+    """``path`` or its nearest existing parent, with its mode from the same stat call.
+
+    One call, not ``exists()`` then ``is_dir()``: a build of the scheduler may
+    create and remove the output folder (``check_creatable``) between two
+    calls, and a folder gone by the second looked like a file.
+    """
+    while True:
+        try:
+            return path, path.stat().st_mode
+        except OSError as exc:  # the errors for which Path.exists() says False
+            if exc.errno not in _ABSENT or path.parent == path:
+                raise
+            path = path.parent
 
 
 def web_secrets(settings: Settings) -> list[str]:

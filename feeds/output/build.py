@@ -12,6 +12,7 @@ build's: the caches only ever skip work whose result is known.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import logging
@@ -126,7 +127,8 @@ def check_creatable(key: str, folder: Path) -> None:
     except OSError as exc:
         raise ConfigError(f"{key}: cannot create {folder}: {exc.strerror}") from None
     for path in missing:
-        path.rmdir()
+        with contextlib.suppress(OSError):  # a concurrent run of the scheduler writes there now
+            path.rmdir()
 
 
 @contextmanager
