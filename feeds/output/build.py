@@ -105,8 +105,7 @@ def build(
     if not settings.posts_dir.is_dir():
         raise ConfigError("no _posts folder in the site", where=str(settings.site_dir))
     if strict and settings.site.warnings:  # logged as the settings loaded; not listed again
-        count = len(settings.site.warnings)
-        raise StrictError(f"{count} warning(s) and --strict was given; no feed written")
+        raise strict_failure(len(settings.site.warnings))
     for key, folder in (("state_dir", settings.state_dir), ("output", settings.output)):
         check_creatable(key, folder)
     lock = exclusive_lock(settings.state_dir, "build.lock", "feeds build", wait=True)
@@ -288,10 +287,12 @@ def refuse_if_strict(strict: bool, report: BuildReport, indexes: Indexes) -> Non
     """With --strict, any warning stops the build before a file is replaced."""
     if strict and report.problems:
         indexes.save()
-        raise StrictError(
-            f"{report.warnings} warning(s) and --strict was given; no feed written",
-            [str(problem) for problem in report.problems],
-        )
+        raise strict_failure(report.warnings, [str(problem) for problem in report.problems])
+
+
+def strict_failure(count: int, listed: list[str] | None = None) -> StrictError:
+    """What stops a --strict build: how many warnings, and those not shown yet."""
+    return StrictError(f"{count} warning(s) and --strict was given; no feed written", listed)
 
 
 class Indexes:
