@@ -353,7 +353,8 @@ class MisbehavingSmtp:
         self.rcpts = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
+        self.accepting = threading.Thread(target=self.accept, daemon=True)
+        self.accepting.start()
 
     def accept(self) -> None:
         import threading
@@ -396,7 +397,14 @@ class MisbehavingSmtp:
                 client.sendall(b"250 ok\r\n")
 
     def close(self) -> None:
+        """Stop accepting. Closing alone would not wake the thread blocked in accept()."""
+        import contextlib
+        import socket
+
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
+        self.accepting.join(timeout=5)
 
 
 @pytest.fixture
