@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feeds.output.cache import decode_scan, encode_scan
-from feeds.site.scan import Listed, Scan, scan
+from feeds.site import scan as scan_module
+from feeds.site.scan import Listed, Scan, decode_scan, encode_scan, scan
 
 
 @pytest.fixture
@@ -110,6 +110,53 @@ def test_a_saved_scan_reads_back_the_same(posts):
     assert again == scanned
     assert again.fingerprint == scanned.fingerprint
     assert again.stamps() == scanned.stamps()
+
+
+# --- two processes: the same scan, whatever the folder holds --------------------------------
+
+
+@pytest.fixture
+def split_small(monkeypatch):
+    """Folders of a few names statted in two, as folders of thousands are."""
+    monkeypatch.setattr(scan_module, "SPLIT_AT", 2)
+
+
+def test_a_scan_in_two_processes_is_the_scan_in_one(posts, split_small):
+    for number in range(40):
+        (posts / f"2022-07-{number:02d}-n.md").write_text("n" * number, encoding="utf-8")
+    (posts / "2022-07-50-link.md").symlink_to(posts / "2022-05-01-a.md")
+    (posts / "2022-07-51-dangling.md").symlink_to(posts / "missing.md")
+    (posts / "2022-07-52-folder-link").symlink_to(posts / "sub")
+    (posts / "zz-folder").mkdir()
+    (posts / "zz-folder" / "2022-07-53-deep.md").write_text("deep", encoding="utf-8")
+    os.mkfifo(posts / "2022-07-54-fifo.md")
+    alone, shared = scan(posts), scan(posts, processes=2)
+    assert shared == alone
+    assert shared.fingerprint == alone.fingerprint
+    assert [folder.names for folder in shared.folders] == [f.names for f in alone.folders]
+
+
+def test_a_half_that_does_not_come_back_is_statted_here(posts, split_small, monkeypatch):
+    def child_fails(writer: int, value: object) -> None:
+        raise OSError("the child could not write")
+
+    monkeypatch.setattr(scan_module, "send", child_fails)
+    assert scan(posts, processes=2) == scan(posts)
+
+
+def children() -> set[str]:
+    """This process's child processes, running or not yet reaped."""
+    return {
+        child
+        for task in Path("/proc/self/task").iterdir()
+        for child in (task / "children").read_text(encoding="ascii").split()
+    }
+
+
+def test_no_child_is_left_behind(posts, split_small):
+    before = children()
+    scan(posts, processes=2)
+    assert children() == before
 
 
 # --- changed_since against the definition, for any edit of a large folder ---------------------

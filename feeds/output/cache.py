@@ -32,7 +32,6 @@ import os
 import re
 import tempfile
 import zlib
-from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -43,7 +42,7 @@ import msgpack
 
 from feeds import __version__
 from feeds.site.post import Post
-from feeds.site.scan import Listed, Scan
+from feeds.site.scan import Scan, decode_scan, encode_scan
 
 log = logging.getLogger(__name__)
 
@@ -265,28 +264,6 @@ def decode_shard(value: Any) -> dict[str, Any]:
         if type(name) is not str or not isinstance(entry, str | tuple):
             raise ValueError(f"odd entry {name!r}")
     return shard
-
-
-def encode_scan(scan: Scan) -> tuple:
-    folders = [
-        (folder.folder, folder.prefix, "\0".join(folder.names), *map(bytes, folder[3:]))
-        for folder in scan.folders
-    ]
-    return (scan.root, folders)
-
-
-def decode_scan(value: Any) -> Scan:
-    root, folders = value
-    listed = []
-    for folder, prefix, joined, *columns in folders:
-        if not all(type(text) is str for text in (root, folder, prefix, joined)):
-            raise ValueError("odd scan")
-        names = joined.split("\0") if joined else []
-        arrays = [array("q", column) for column in columns]
-        if len(arrays) != 3 or any(len(column) != len(names) for column in arrays):
-            raise ValueError("columns of different lengths")
-        listed.append(Listed(folder, prefix, names, *arrays))
-    return Scan(root, listed)
 
 
 def decode_groups(value: Any) -> dict[str, list[Post]]:
