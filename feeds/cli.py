@@ -100,25 +100,15 @@ def build(
     Example:
       feeds build --site examples/site --output public/feeds
     """
-    from feeds.config import load_settings
-    from feeds.output.build import build as build_feeds
+    from feeds.site.prescan import Prescan
 
     started = time.perf_counter()
-    settings = run(load_settings, config_path, site_dir=site_dir, output=output)
-    bar = ProgressBar() if not quiet and sys.stderr.isatty() else None
+    prescan = Prescan.start(config_path, site_dir)  # first: it scans while the rest imports
     try:
-        with stopped_by_sigterm():
-            report = run(
-                build_feeds,
-                settings,
-                now=datetime.now(UTC),
-                future=future,
-                strict=strict,
-                track=bar,
-            )
+        report = _build(config_path, site_dir, output, future, strict, quiet, prescan)
     finally:
-        if bar:
-            bar.close()
+        if prescan:
+            prescan.close()
     if not quiet:
         print_warnings([str(p) for p in report.problems], verbose=verbose)
         seconds = time.perf_counter() - started
@@ -128,6 +118,28 @@ def build(
         )
     if strict and report.problems:
         sys.exit(1)
+
+
+def _build(config_path, site_dir, output, future, strict, quiet, prescan):
+    from feeds.config import load_settings
+    from feeds.output.build import build as build_feeds
+
+    settings = run(load_settings, config_path, site_dir=site_dir, output=output)
+    bar = ProgressBar() if not quiet and sys.stderr.isatty() else None
+    try:
+        with stopped_by_sigterm():
+            return run(
+                build_feeds,
+                settings,
+                now=datetime.now(UTC),
+                future=future,
+                strict=strict,
+                track=bar,
+                prescan=prescan,
+            )
+    finally:
+        if bar:
+            bar.close()
 
 
 class Terminated(BaseException):

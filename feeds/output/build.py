@@ -64,6 +64,7 @@ from feeds.output.registry import Registry, adopt
 from feeds.output.websub import PENDING, announce
 from feeds.site.collect import DEFAULT_MAX_POST_BYTES, BadPost, gather, read_batch, read_body
 from feeds.site.post import Post, PostProblem, timestamp_us
+from feeds.site.prescan import Prescan
 from feeds.site.scan import Scan, Stamps, scan
 
 if TYPE_CHECKING:
@@ -100,8 +101,13 @@ def build(
     strict: bool = False,
     track: Track | None = None,
     jobs: int | None = None,
+    prescan: Prescan | None = None,
 ) -> BuildReport:
-    """Build every feed of the site; return what was read, skipped and written."""
+    """Build every feed of the site; return what was read, skipped and written.
+
+    ``prescan``, a scan of the posts started before the settings loaded, is
+    used if it is the scan this build would take; it is closed in any case.
+    """
     if not settings.posts_dir.is_dir():
         raise ConfigError("no _posts folder in the site", where=str(settings.site_dir))
     if strict and settings.site.warnings:  # logged as the settings loaded; not listed again
@@ -110,7 +116,7 @@ def build(
         check_creatable(key, folder)
     lock = exclusive_lock(settings.state_dir, "build.lock", "feeds build", wait=True)
     with lock, workers(jobs) as pool, no_garbage_collection():
-        return _build(settings, now, future, strict, track, pool)
+        return _build(settings, now, future, strict, track, pool, prescan)
 
 
 def check_creatable(key: str, folder: Path) -> None:
@@ -160,11 +166,12 @@ class Update:
     touched: set[str] | None = None  # the groups that may have changed; None: any
 
 
-def _build(settings, now, future, strict, track, pool) -> BuildReport:
+def _build(settings, now, future, strict, track, pool, prescan) -> BuildReport:
     cache_dir = settings.state_dir / "cache"
     forget_pickles(cache_dir)
     recover_interrupted_write(settings)
-    scanned = scan(settings.posts_dir)
+    early = prescan.take(settings.posts_dir, settings.state_dir) if prescan else None
+    scanned = early or scan(settings.posts_dir)
     feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
     if nothing_changed(settings, feeds_index, scanned, now):
         report = report_unchanged(feeds_index)

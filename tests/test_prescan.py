@@ -1,0 +1,149 @@
+"""The posts scanned while the settings load: taken only when it is the scan the build would take."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from feeds.cli import main
+from feeds.config import load_settings
+from feeds.output.build import build
+from feeds.site.prescan import Prescan, guess_folders
+from feeds.site.scan import scan
+from tests.conftest import NOW, feeds_args
+
+
+def children() -> set[str]:
+    """This process's child processes, running or not yet reaped."""
+    return {
+        child
+        for task in Path("/proc/self/task").iterdir()
+        for child in (task / "children").read_text(encoding="ascii").split()
+    }
+
+
+def wait_until_done(pid: int) -> None:
+    """Until the child has sent all it had to send and ended (a zombie until reaped)."""
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}/stat").read_text(encoding="ascii").split(")")[-1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the child did not end"
+        time.sleep(0.01)
+
+
+def started(config_path: Path | None, site_dir: Path | None) -> Prescan:
+    prescan = Prescan.start(config_path, site_dir)
+    assert prescan is not None, f"only a process without threads forks: {threading.enumerate()}"
+    return prescan
+
+
+@pytest.mark.parametrize(
+    ("config_at", "config", "site_option"),
+    [
+        (None, None, "site"),
+        ("config.yaml", "site_dir: site\nstate_dir: state\n", None),
+        ("conf/feeds.yaml", "site_dir: ../site\n", None),
+        ("conf/feeds.yaml", "site_dir: {root}/site\nstate_dir: {root}/state\n", None),
+        ("config.yaml", "site_dir: nowhere\nstate_dir: ./s\n", "site"),
+        ("site/config.yaml", "feeds:\n  limit: 5\n", None),
+        ("config.yaml", "output: out\n", "site"),
+    ],
+)
+def test_the_folders_guessed_are_those_the_settings_name(
+    tmp_path, site, config_at, config, site_option
+):
+    config_path = None
+    if config_at is not None:
+        config_path = tmp_path / config_at
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(config.format(root=tmp_path), encoding="utf-8")
+    explicit = config_path if config_at != "config.yaml" else None  # ./config.yaml is found
+    site_dir = Path(site_option) if site_option else None
+    settings = load_settings(explicit, site_dir=site_dir)
+    assert guess_folders(explicit, site_dir) == (settings.site_dir, settings.state_dir)
+
+
+@pytest.mark.parametrize(
+    "config", ["site_dir: [a, b]\n", "- a list\n", "site_dir: 'unclosed\n", "site_dir: 5\n"]
+)
+def test_a_config_it_cannot_read_gives_no_guess(tmp_path, config):
+    (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
+    assert guess_folders(None, None) is None
+
+
+def test_a_missing_config_named_on_the_command_line_gives_no_guess(tmp_path):
+    assert guess_folders(tmp_path / "missing.yaml", Path("site")) is None
+
+
+def test_the_scan_taken_is_the_scan_of_the_posts(site, make_settings):
+    for day in range(1, 20):
+        site.post(f"2022-05-{day:02d}-post.md", title=f"第{day}篇")
+    settings = make_settings(site.root)
+    prescan = started(None, site.root)
+    assert prescan.take(settings.posts_dir, settings.state_dir) == scan(settings.posts_dir)
+
+
+def test_a_scan_of_another_folder_is_not_taken(site, make_settings, tmp_path):
+    site.post("2022-05-24-a.md")
+    settings = make_settings(site.root)
+    before = children()
+    prescan = started(None, tmp_path / "elsewhere")
+    assert prescan.take(settings.posts_dir, settings.state_dir) is None
+    assert children() == before
+
+
+def test_a_build_saved_since_the_scan_means_scanning_again(site, make_settings, tmp_path):
+    site.post("2022-05-24-a.md", title="甲")
+    settings = make_settings(site.root)
+    build(settings, now=NOW)
+    prescan = started(None, site.root)
+    wait_until_done(prescan.pid)  # its scan holds no post b
+    site.post("2022-05-25-b.md", title="乙")
+    build(settings, now=NOW)  # as the scheduler's build would: it publishes b and saves
+    build(settings, now=NOW, prescan=prescan)
+    atom = (tmp_path / "out" / "category" / "kejiribao" / "atom.xml").read_text(encoding="utf-8")
+    assert "乙" in atom
+
+
+def test_a_post_added_after_the_scan_is_published_by_the_next_build(site, make_settings, tmp_path):
+    site.post("2022-05-24-a.md", title="甲")
+    settings = make_settings(site.root)
+    build(settings, now=NOW)
+    prescan = started(None, site.root)
+    wait_until_done(prescan.pid)
+    site.post("2022-05-25-b.md", title="乙")
+    assert build(settings, now=NOW, prescan=prescan).mode == "unchanged"
+    report = build(settings, now=NOW)
+    assert (report.mode, report.posts) == ("incremental", 2)
+
+
+def test_a_process_with_threads_does_not_fork(site):
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert Prescan.start(None, site.root) is None
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_config_error_leaves_no_child_behind(site, tmp_path):
+    (tmp_path / "config.yaml").write_text("feeds:\n  limit: 0\n", encoding="utf-8")
+    before = children()
+    result = CliRunner().invoke(main, ["build", "--site", str(site.root)])
+    assert result.exit_code == 2
+    assert children() == before
+
+
+def test_feeds_build_takes_the_scan_made_while_its_settings_loaded(site, tmp_path):
+    site.post("2022-05-24-a.md", title="甲")
+    command = feeds_args("--debug", "build", "--site", site.root, "--output", tmp_path / "out")
+    for _ in range(2):  # the first build, and one with nothing new
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        assert f"took the scan of {site.posts} made while the settings loaded" in done.stderr
+    assert "0 files written" in done.stdout
