@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -130,6 +131,16 @@ def test_a_process_with_threads_does_not_fork(site):
     finally:
         release.set()
         thread.join()
+
+
+def test_a_fork_refused_means_the_build_scans_for_itself(site, monkeypatch):
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    assert Prescan.start(None, site.root) is None
+    result = CliRunner().invoke(main, ["build", "--site", str(site.root)])
+    assert result.exit_code == 0, result.output
 
 
 def test_a_config_error_leaves_no_child_behind(site, tmp_path):

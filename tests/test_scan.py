@@ -144,6 +144,16 @@ def test_a_half_that_does_not_come_back_is_statted_here(posts, split_small, monk
     assert scan(posts, processes=2) == scan(posts)
 
 
+def test_a_fork_refused_means_statting_here(posts, split_small, monkeypatch):
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    before = sorted(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "fork", refused)
+    assert scan(posts, processes=2) == scan(posts)
+    assert sorted(os.listdir("/proc/self/fd")) == before  # the pipe is closed again
+
+
 def children() -> set[str]:
     """This process's child processes, running or not yet reaped."""
     return {

@@ -13,6 +13,16 @@ import os
 _LENGTH = 8  # bytes of the little-endian length before each value
 
 
+def fork_or_close(reader: int, writer: int) -> int:
+    """``os.fork()``; if it fails, the pipe's two ends are closed before the error goes on."""
+    try:
+        return os.fork()
+    except OSError:
+        os.close(reader)
+        os.close(writer)
+        raise
+
+
 def send(writer: int, value: object) -> None:
     data = marshal.dumps(value)
     view = memoryview(len(data).to_bytes(_LENGTH, "little") + data)

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from feeds.safefile import read_named_text
-from feeds.site.handoff import receive, send
+from feeds.site.handoff import fork_or_close, receive, send
 from feeds.site.scan import Scan, decode_scan, encode_scan, scan
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,11 @@ class Prescan:
         """Fork a child that scans the posts folder these options most likely name."""
         if threading.active_count() > 1:  # forking a process with threads can deadlock
             return None
-        reader, writer = os.pipe()
-        pid = os.fork()
+        try:
+            reader, writer = os.pipe()
+            pid = fork_or_close(reader, writer)
+        except OSError:  # out of processes or descriptors: the build scans for itself
+            return None
         if pid == 0:  # pragma: no cover - the child; its work is checked through ``take``
             try:
                 os.close(reader)

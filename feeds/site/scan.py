@@ -16,7 +16,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from feeds.site.handoff import receive, send
+from feeds.site.handoff import fork_or_close, receive, send
 
 Stamps = dict[str, tuple[int, ...]]  # path -> (size, mtime_ns, ctime_ns)
 
@@ -361,8 +361,11 @@ def _stat_in_two(
     plain values; if it does not come back whole, that half is statted here.
     """
     half = len(found) // 2
-    reader, writer = os.pipe()
-    pid = os.fork()
+    try:
+        reader, writer = os.pipe()
+        pid = fork_or_close(reader, writer)
+    except OSError:  # out of processes or descriptors
+        return _stat_all(found, handle)
     if pid == 0:  # pragma: no cover - the child; its half is checked in the result
         try:
             os.close(reader)
