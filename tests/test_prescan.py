@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 from feeds.cli import main
 from feeds.config import load_settings
 from feeds.output.build import build
+from feeds.site import scan as scan_module
 from feeds.site.prescan import Prescan, guess_folders
 from feeds.site.scan import scan
 from tests.conftest import NOW, feeds_args
@@ -33,6 +36,20 @@ def wait_until_done(pid: int) -> None:
     deadline = time.monotonic() + 30
     while Path(f"/proc/{pid}/stat").read_text(encoding="ascii").split(")")[-1].split()[0] != "Z":
         assert time.monotonic() < deadline, "the child did not end"
+        time.sleep(0.01)
+
+
+def wait_until_ended(pid: int) -> None:
+    """Until a process that is not this one's child has ended (reaped, or a zombie)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        except FileNotFoundError:
+            return
+        if stat.split(")")[-1].split()[0] in "ZX":
+            return
+        assert time.monotonic() < deadline, f"process {pid} is still running"
         time.sleep(0.01)
 
 
@@ -158,3 +175,52 @@ def test_feeds_build_takes_the_scan_made_while_its_settings_loaded(site, tmp_pat
         done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
         assert f"took the scan of {site.posts} made while the settings loaded" in done.stderr
     assert "0 files written" in done.stdout
+
+
+def test_closing_stops_the_process_scanning_half_a_large_folder_too(site, tmp_path, monkeypatch):
+    for day in range(1, 9):
+        site.post(f"2022-05-{day:02d}-post.md")
+    monkeypatch.setattr(scan_module, "SPLIT_AT", 2)
+    pid_file = tmp_path / "half.pid"
+
+    def never_hands_over(writer: int, value: object) -> None:  # in the grandchild
+        pid_file.write_text(str(os.getpid()), encoding="ascii")
+        time.sleep(60)
+
+    monkeypatch.setattr(scan_module, "send", never_hands_over)
+    prescan = started(None, site.root)
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text(encoding="ascii"):
+        assert time.monotonic() < deadline, "no half was statted elsewhere"
+        time.sleep(0.01)
+    prescan.close()
+    wait_until_ended(int(pid_file.read_text(encoding="ascii")))
+
+
+def test_a_build_killed_outright_leaves_no_scan_running(site):
+    started_by_build = f"""
+import time
+from pathlib import Path
+
+from feeds.site import prescan
+from feeds.site.handoff import receive
+
+def slow_scan(posts_dir, processes):
+    time.sleep(60)
+
+prescan.scan = slow_scan
+child = prescan.Prescan.start(None, Path({str(site.root)!r}))
+receive(child.reader)  # the folders: it is scanning now
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+    build = subprocess.Popen(
+        [sys.executable, "-c", started_by_build], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        child = int(build.stdout.readline())
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait()
+        build.stdout.close()
+    wait_until_ended(child)

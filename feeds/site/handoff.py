@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import marshal
 import os
+import signal
 
 _LENGTH = 8  # bytes of the little-endian length before each value
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def fork_or_close(reader: int, writer: int) -> int:
@@ -21,6 +23,25 @@ def fork_or_close(reader: int, writer: int) -> int:
         os.close(reader)
         os.close(writer)
         raise
+
+
+def end_with_parent(parent: int) -> None:
+    """In a forked child: be killed as soon as ``parent`` ends, however it ends (Linux).
+
+    Neither a build killed outright (or by a SIGTERM before it handles one)
+    nor a child SIGKILLed by its build can stop the processes they forked:
+    these would scan on, the build's stdout and stderr open, until they next
+    wrote to a pipe nobody reads. Elsewhere a child ends only then.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL))
+    except (OSError, AttributeError):  # no prctl here
+        return
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(0)
 
 
 def send(writer: int, value: object) -> None:

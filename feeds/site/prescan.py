@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from feeds.safefile import read_named_text
-from feeds.site.handoff import fork_or_close, receive, send
+from feeds.site.handoff import end_with_parent, fork_or_close, receive, send
 from feeds.site.scan import Scan, decode_scan, encode_scan, scan
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class Prescan:
         """Fork a child that scans the posts folder these options most likely name."""
         if threading.active_count() > 1:  # forking a process with threads can deadlock
             return None
+        parent = os.getpid()
         try:
             reader, writer = os.pipe()
             pid = fork_or_close(reader, writer)
@@ -59,6 +60,7 @@ class Prescan:
             return None
         if pid == 0:  # pragma: no cover - the child; its work is checked through ``take``
             try:
+                end_with_parent(parent)
                 os.close(reader)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _scan_for_parent(writer, config_path, site_dir)

@@ -16,7 +16,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from feeds.site.handoff import fork_or_close, receive, send
+from feeds.site.handoff import end_with_parent, fork_or_close, receive, send
 
 Stamps = dict[str, tuple[int, ...]]  # path -> (size, mtime_ns, ctime_ns)
 
@@ -360,7 +360,7 @@ def _stat_in_two(
     they run as well on two cores as on one. The child's half comes back as
     plain values; if it does not come back whole, that half is statted here.
     """
-    half = len(found) // 2
+    half, parent = len(found) // 2, os.getpid()
     try:
         reader, writer = os.pipe()
         pid = fork_or_close(reader, writer)
@@ -368,6 +368,7 @@ def _stat_in_two(
         return _stat_all(found, handle)
     if pid == 0:  # pragma: no cover - the child; its half is checked in the result
         try:
+            end_with_parent(parent)
             os.close(reader)
             (names, *columns), subfolders = _stat_all(found[half:], handle)
             send(writer, (names, *map(bytes, columns), subfolders))
