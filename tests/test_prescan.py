@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from feeds.cli import main
 from feeds.config import load_settings
 from feeds.output.build import build
+from feeds.output.cache import FeedIndex
 from feeds.site import scan as scan_module
 from feeds.site.prescan import Prescan, guess_folders
 from feeds.site.scan import scan
@@ -127,6 +128,29 @@ def test_a_build_saved_since_the_scan_means_scanning_again(site, make_settings, 
     assert "乙" in atom
 
 
+def test_a_build_stopped_after_it_published_means_scanning_again(
+    site, make_settings, tmp_path, monkeypatch
+):
+    site.post("2022-05-24-a.md", title="甲")
+    settings = make_settings(site.root)
+    build(settings, now=NOW)
+    prescan = started(None, site.root)
+    wait_until_done(prescan.pid)  # its scan holds no post b
+    site.post("2022-05-25-b.md", title="乙")
+    atom = tmp_path / "out" / "category" / "kejiribao" / "atom.xml"
+
+    def killed(index: FeedIndex, cache_dir: Path) -> None:
+        raise KeyboardInterrupt("killed before it saved the feed index")
+
+    with monkeypatch.context() as patch:  # the scheduler's build publishes b, then is stopped
+        patch.setattr(FeedIndex, "save", killed)
+        with pytest.raises(KeyboardInterrupt):
+            build(settings, now=NOW)
+    assert "乙" in atom.read_text(encoding="utf-8")
+    build(settings, now=NOW, prescan=prescan)
+    assert "乙" in atom.read_text(encoding="utf-8")
+
+
 def test_a_post_added_after_the_scan_is_published_by_the_next_build(site, make_settings, tmp_path):
     site.post("2022-05-24-a.md", title="甲")
     settings = make_settings(site.root)
@@ -171,9 +195,11 @@ def test_a_config_error_leaves_no_child_behind(site, tmp_path):
 def test_feeds_build_takes_the_scan_made_while_its_settings_loaded(site, tmp_path):
     site.post("2022-05-24-a.md", title="甲")
     command = feeds_args("--debug", "build", "--site", site.root, "--output", tmp_path / "out")
-    for _ in range(2):  # the first build, and one with nothing new
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
-        assert f"took the scan of {site.posts} made while the settings loaded" in done.stderr
+    took = f"took the scan of {site.posts} made while the settings loaded"
+    first = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    assert took not in first.stderr  # it made the state folder the child found missing
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    assert took in done.stderr
     assert "0 files written" in done.stdout
 
 

@@ -10,8 +10,9 @@ without the settings.
 The child's scan is only ever used as the scan the build would have taken
 itself: the build takes it after the settings loaded and the build lock is
 held, and only when the child scanned the very folder the settings name and
-no other build saved its state since the child began (the child stats the
-feed index before it scans, the build stats it again under the lock). A scan
+no other build saved its state or published since the child began (the child
+stats the feed index and the state folder before it scans, the build stats
+them again under the lock). A scan
 taken a moment early is then the same as one taken under the lock at that
 moment: a file changed since has a newer stamp, which the next build sees.
 Anything else (a guess that missed, a child that failed, a process with
@@ -37,7 +38,8 @@ DEFAULT_CONFIG = Path("config.yaml")  # as feeds.config.load reads it
 MAX_CONFIG_BYTES = 1_000_000  # larger, and the build scans for itself
 FEED_INDEX = Path("cache") / "feeds.msgpack"  # under state_dir; saved last by every build
 
-Identity = tuple[int, ...] | None  # (device, inode, size, mtime_ns, ctime_ns); None: missing
+Stamp = tuple[int, ...] | None  # (device, inode, size, mtime_ns, ctime_ns); None: missing
+Identity = tuple[Stamp, Stamp]  # the feed index's, and the state folder's
 
 
 class Prescan:
@@ -139,7 +141,20 @@ def _scan_for_parent(writer: int, config_path: Path | None, site_dir: Path | Non
     send(writer, encode_scan(scanned))
 
 
-def _identity(path: str) -> Identity:
+def _identity(watched: str) -> Identity:
+    """The feed index's stamp, and the state folder's.
+
+    A build saves the feed index last. One stopped before that (killed, or
+    failing to write its caches) may have replaced feed files all the same,
+    and then it made and removed its "writing" marker in the state folder,
+    which changed the folder's stamp: an early scan compared with that
+    build's older index would take its new posts out of the feeds again.
+    """
+    state_dir = os.path.dirname(os.path.dirname(watched)) or "."
+    return (_stamp(watched), _stamp(state_dir))
+
+
+def _stamp(path: str) -> Stamp:
     try:
         status = os.stat(path)
     except OSError:
