@@ -238,11 +238,28 @@ CONFIG_VALUE_ERRORS = {
         "{config}: site.url: contains the control character U+000C "
         "(got 'https://example.org/\\x0c')",
     ),
-    "credentials_in_the_site_url": (
+    "credentials_in_the_site_url": (  # the password is not repeated into logs
         "site: {url: 'https://user:secret@example.org'}\n",
         None,
         "{config}: site.url: expected a URL without user name or password, "
-        "got 'https://user:secret@example.org'",
+        "got 'https://user:***@example.org'",
+    ),
+    "credentials_in_a_site_url_of_another_scheme": (
+        "site: {url: 'ftp://user:secret@example.org'}\n",
+        None,
+        "{config}: site.url: expected an absolute http(s) URL, got 'ftp://user:***@example.org'",
+    ),
+    "credentials_in_the_url_of_config_yml": (
+        "{}\n",
+        "url: 'https://user:p@ss:word@example.org'\n",
+        "{site}/_config.yml: url: expected a URL without user name or password, "
+        "got 'https://user:***@example.org'",
+    ),
+    "credentials_and_a_control_character_in_the_site_url": (
+        'site: {url: "https://user:secret@example.org/\\x0c"}\n',
+        None,
+        "{config}: site.url: contains the control character U+000C "
+        "(got 'https://user:***@example.org/\\x0c')",
     ),
     "a_port_out_of_range_in_the_site_url": (
         "site: {url: 'https://example.org:99999'}\n",

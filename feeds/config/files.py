@@ -31,6 +31,7 @@ from feeds.config.values import (
     parse_text,
     parse_timezone,
     parse_title,
+    shown,
 )
 from feeds.errors import ConfigError
 from feeds.safefile import Unreadable, read_named_text
@@ -167,9 +168,9 @@ def describe_validation_errors(exc: ValidationError) -> list[str]:
         if (
             error["type"] != "missing"
             and not isinstance(got, dict | list)
-            and repr(got) not in message
+            and shown(got) not in message
         ):
-            message += f" (got {got!r})"
+            message += f" (got {shown(got)})"
         lines.append(f"{key}: {message}")
     return lines
 

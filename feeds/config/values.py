@@ -59,6 +59,21 @@ def parse_language(value: Any) -> str:
 _UNSAFE_IN_URL = re.compile(r"[\s<>\"{}|\\^`]")
 
 
+def shown(value: Any) -> str:
+    """A value as an error message quotes it, with the password of a URL in it masked:
+    config errors end up in cron mail and service logs, where a password must not."""
+    text = repr(value)
+    if not isinstance(value, str) or "@" not in value:
+        return text
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return text
+    if not password:
+        return text
+    return repr(value.replace(f":{password}@", ":***@", 1))
+
+
 def parse_site_url(value: str) -> str:
     """An absolute http(s) URL without a trailing slash; raises ValueError if it is not one.
 
@@ -67,17 +82,17 @@ def parse_site_url(value: str) -> str:
     text = parse_text(value).strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname or _UNSAFE_IN_URL.search(text):
-        raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
+        raise ValueError(f"expected an absolute http(s) URL, got {shown(value)}")
     if parts.query or parts.fragment:
-        raise ValueError(f"expected a URL without query or fragment, got {value!r}")
+        raise ValueError(f"expected a URL without query or fragment, got {shown(value)}")
     if "@" in parts.netloc:
-        raise ValueError(f"expected a URL without user name or password, got {value!r}")
+        raise ValueError(f"expected a URL without user name or password, got {shown(value)}")
     try:
         port = parts.port  # ValueError when out of range or not a number
     except ValueError:
         port = 0
     if port == 0:
-        raise ValueError(f"expected a port between 1 and 65535, got {value!r}")
+        raise ValueError(f"expected a port between 1 and 65535, got {shown(value)}")
     return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
 
 
