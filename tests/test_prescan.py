@@ -163,6 +163,17 @@ def test_a_post_added_after_the_scan_is_published_by_the_next_build(site, make_s
     assert (report.mode, report.posts) == ("incremental", 2)
 
 
+def test_the_build_keeps_its_signal_mask(site, make_settings):
+    """SIGINT and SIGTERM are held only over the fork itself, or Ctrl-C would be lost."""
+    site.post("2022-05-24-a.md")
+    settings = make_settings(site.root)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    prescan = started(None, site.root)
+    after = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert (after, {signal.SIGINT, signal.SIGTERM} & after) == (before, set())
+    prescan.take(settings.posts_dir, settings.state_dir)
+
+
 def test_a_process_with_threads_does_not_fork(site):
     release = threading.Event()
     thread = threading.Thread(target=release.wait)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from array import array
 from pathlib import Path
 
@@ -148,10 +149,12 @@ def test_a_fork_refused_means_statting_here(posts, split_small, monkeypatch):
     def refused() -> int:
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
-    before = sorted(os.listdir("/proc/self/fd"))
+    before = sorted(os.listdir("/proc/self/fd")), signal.pthread_sigmask(signal.SIG_BLOCK, [])
     monkeypatch.setattr(os, "fork", refused)
     assert scan(posts, processes=2) == scan(posts)
-    assert sorted(os.listdir("/proc/self/fd")) == before  # the pipe is closed again
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert (sorted(os.listdir("/proc/self/fd")), mask) == before  # the pipe is closed again
+    assert not {signal.SIGINT, signal.SIGTERM} & mask  # and no signal is left held
 
 
 def children() -> set[str]:

@@ -10,19 +10,44 @@ from __future__ import annotations
 import marshal
 import os
 import signal
+from collections.abc import Callable
 
 _LENGTH = 8  # bytes of the little-endian length before each value
 _PR_SET_PDEATHSIG = 1  # prctl(2)
+_HELD = {signal.SIGINT, signal.SIGTERM}
 
 
-def fork_or_close(reader: int, writer: int) -> int:
-    """``os.fork()``; if it fails, the pipe's two ends are closed before the error goes on."""
+def fork_child(reader: int, writer: int, work: Callable[[], None]) -> int:
+    """Fork a child that runs ``work`` (which sends into ``writer``) and ends; its pid.
+
+    The child leaves by ``os._exit`` whatever happens, so it never runs on
+    into the parent's code nor flushes the parent's buffered output; it dies
+    with its parent, and on SIGINT or SIGTERM. Both signals are held over the
+    fork, so that none lands in the child before it stands in its ``try``.
+    If the fork fails, both ends of the pipe are closed before the error goes on.
+    """
+    parent = os.getpid()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
-        return os.fork()
+        pid = os.fork()
     except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(reader)
         os.close(writer)
         raise
+    if pid == 0:  # pragma: no cover - the child; what it sends is checked by the callers
+        try:
+            end_with_parent(parent)
+            os.close(reader)
+            for number in _HELD:
+                signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+            work()
+        finally:
+            os._exit(0)
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    os.close(writer)
+    return pid
 
 
 def end_with_parent(parent: int) -> None:

@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 
 from feeds.safefile import read_named_text
-from feeds.site.handoff import end_with_parent, fork_or_close, receive, send
+from feeds.site.handoff import fork_child, receive, send
 from feeds.site.scan import Scan, decode_scan, encode_scan, scan
 
 log = logging.getLogger(__name__)
@@ -54,21 +54,13 @@ class Prescan:
         """Fork a child that scans the posts folder these options most likely name."""
         if threading.active_count() > 1:  # forking a process with threads can deadlock
             return None
-        parent = os.getpid()
         try:
             reader, writer = os.pipe()
-            pid = fork_or_close(reader, writer)
+            pid = fork_child(
+                reader, writer, lambda: _scan_for_parent(writer, config_path, site_dir)
+            )
         except OSError:  # out of processes or descriptors: the build scans for itself
             return None
-        if pid == 0:  # pragma: no cover - the child; its work is checked through ``take``
-            try:
-                end_with_parent(parent)
-                os.close(reader)
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                _scan_for_parent(writer, config_path, site_dir)
-            finally:
-                os._exit(0)
-        os.close(writer)
         return cls(pid, reader)
 
     def take(self, posts_dir: Path, state_dir: Path) -> Scan | None:
@@ -98,8 +90,8 @@ class Prescan:
         """Stop the child if it still runs, and reap it."""
         if self.reader < 0:
             return
-        os.close(self.reader)
-        self.reader = -1
+        reader, self.reader = self.reader, -1  # first: a signal may interrupt this and call again
+        os.close(reader)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)

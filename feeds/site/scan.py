@@ -16,7 +16,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from feeds.site.handoff import end_with_parent, fork_or_close, receive, send
+from feeds.site.handoff import fork_child, receive, send
 
 Stamps = dict[str, tuple[int, ...]]  # path -> (size, mtime_ns, ctime_ns)
 
@@ -360,21 +360,17 @@ def _stat_in_two(
     they run as well on two cores as on one. The child's half comes back as
     plain values; if it does not come back whole, that half is statted here.
     """
-    half, parent = len(found) // 2, os.getpid()
+    half = len(found) // 2
+
+    def second_half() -> None:
+        (names, *columns), subfolders = _stat_all(found[half:], handle)
+        send(writer, (names, *map(bytes, columns), subfolders))
+
     try:
         reader, writer = os.pipe()
-        pid = fork_or_close(reader, writer)
+        pid = fork_child(reader, writer, second_half)
     except OSError:  # out of processes or descriptors
         return _stat_all(found, handle)
-    if pid == 0:  # pragma: no cover - the child; its half is checked in the result
-        try:
-            end_with_parent(parent)
-            os.close(reader)
-            (names, *columns), subfolders = _stat_all(found[half:], handle)
-            send(writer, (names, *map(bytes, columns), subfolders))
-        finally:
-            os._exit(0)
-    os.close(writer)
     try:
         (names, sizes, mtimes, ctimes), subfolders = _stat_all(found[:half], handle)
         theirs = receive(reader)
