@@ -310,6 +310,44 @@ def test_incremental_builds_equal_cold_builds(news, tmp_path, name, change, mode
     assert incremental_matches_cold(news, tmp_path, change) == mode
 
 
+def test_a_build_after_a_strict_refusal_still_knows_what_the_feeds_show(news, tmp_path):
+    """A refused --strict build keeps the posts it read, but published nothing: the next
+    build must take the feeds' old version of an edited post out, not the new one."""
+    from feeds.errors import StrictError
+
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    moved = {"title": "新闻27", "date": "2022-05-28 07:00:00 +0800", "categories": "emnews"}
+    news.post("2022-05-28-p27.md", **moved)  # was in kejiribao: its URL changes
+    bad = news.post("2022-05-30-b.md", "---\n- x\n---\n")
+    with pytest.raises(StrictError):
+        build(warm, now=NOW, strict=True)
+    bad.unlink()
+    build(warm, now=NOW)
+    assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def test_a_build_stopped_before_saving_its_feed_index_is_mended_by_the_next(
+    news, tmp_path, monkeypatch
+):
+    """The post index is saved before the feed index; a build that dies in between has
+    published, and the next one must not put the old version of an edited post back."""
+
+    def disk_full(self, cache_dir):
+        raise OSError(28, "No space left on device")
+
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    moved = {"title": "新闻27", "date": "2022-05-28 07:00:00 +0800", "categories": "emnews"}
+    news.post("2022-05-28-p27.md", **moved)
+    with monkeypatch.context() as patched:
+        patched.setattr(cache.FeedIndex, "save", disk_full)
+        with pytest.raises(OSError):
+            build(warm, now=NOW)
+    build(warm, now=NOW)
+    assert files(warm.output) == cold_output(news, tmp_path)
+
+
 def test_a_future_post_falling_due_takes_the_full_path(news, tmp_path):
     news.post("2022-06-10-later.md", title="以后的", date="2022-06-10 08:00:00 +0800")
     warm = settings_for(news, tmp_path)

@@ -349,6 +349,18 @@ def full_update(settings, indexes, stamps, now, future, track, pool) -> Update:
     )
 
 
+def _as_scanned(index: ShardedIndex, path: str, before: Scan) -> bool:
+    """Whether the post index holds ``path`` as the last build's scan saw it.
+
+    The index is saved before the feed index, and also by a --strict build
+    that is then refused; after either, it may already hold the new version
+    of a file whose old version the feeds still show, and taking the new one
+    out of the feeds would leave the old one in.
+    """
+    entry = index.entries.get(path)
+    return isinstance(entry, tuple) and entry[0] == before.get(path)
+
+
 def incremental_update(settings, indexes, feeds_index, scanned, now, future, pool) -> Update | None:
     """Place new posts into the last build's feed groups; None when only a full update will do.
 
@@ -365,11 +377,11 @@ def incremental_update(settings, indexes, feeds_index, scanned, now, future, poo
     if saved_groups is None or before is None:
         return None
     fresh, gone = scanned.changed_since(before)
-    feeds_index.scan = before = None  # 100,000 names not to hold through rendering
     gone_paths = set(gone)
     index = indexes.load({post_shard(path) for path in fresh + gone})
-    if not index.complete or any(path not in index.entries for path in gone):
+    if not index.complete or not all(_as_scanned(index, path, before) for path in gone):
         return None
+    feeds_index.scan = before = None  # 100,000 names not to hold through rendering
     shown = {post.url for members in saved_groups.values() for post in members}
     posts, skipped, excluded, release = (
         saved["report"][0],
