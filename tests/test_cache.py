@@ -11,6 +11,8 @@ import pytest
 from feeds.config import load_settings
 from feeds.output import cache
 from feeds.output.build import build
+from feeds.site import scan as scan_module
+from feeds.site.handoff import fork_child
 from tests.conftest import NOW
 
 
@@ -346,6 +348,27 @@ def test_a_build_stopped_before_saving_its_feed_index_is_mended_by_the_next(
             build(warm, now=NOW)
     build(warm, now=NOW)
     assert files(warm.output) == cold_output(news, tmp_path)
+
+
+def test_builds_that_stat_in_two_processes_equal_builds_in_one(news, tmp_path, monkeypatch):
+    forks = []
+
+    def counted(*args):
+        forks.append(args)
+        return fork_child(*args)
+
+    monkeypatch.setattr(scan_module, "SPLIT_AT", 2)
+    monkeypatch.setattr(scan_module, "fork_child", counted)
+    warm = settings_for(news, tmp_path)
+    build(warm, now=NOW)
+    news.post("2022-05-29-new.md", title="新的", date="2022-05-29 09:00:00 +0800")
+    news.post("2022-05-28-p27.md", title="改", date="2022-05-28 07:00:00 +0800")
+    (news.posts / "2022-05-05-p4.md").unlink()
+    build(warm, now=NOW)
+    assert len(forks) == 2
+    monkeypatch.setattr(scan_module, "SPLIT_AT", 10**9)
+    assert files(warm.output) == cold_output(news, tmp_path)
+    assert len(forks) == 2
 
 
 def test_a_future_post_falling_due_takes_the_full_path(news, tmp_path):

@@ -63,6 +63,7 @@ from feeds.output.publish import (
 from feeds.output.registry import Registry, adopt
 from feeds.output.websub import PENDING, announce
 from feeds.site.collect import DEFAULT_MAX_POST_BYTES, BadPost, gather, read_batch, read_body
+from feeds.site.handoff import may_fork
 from feeds.site.post import Post, PostProblem, timestamp_us
 from feeds.site.prescan import Prescan
 from feeds.site.scan import Scan, Stamps, scan
@@ -171,7 +172,7 @@ def _build(settings, now, future, strict, track, pool, prescan) -> BuildReport:
     forget_pickles(cache_dir)
     recover_interrupted_write(settings)
     early = prescan.take(settings.posts_dir, settings.state_dir) if prescan else None
-    scanned = early or scan(settings.posts_dir)
+    scanned = early or scan(settings.posts_dir, processes=2 if may_fork() else 1)
     feeds_index = FeedIndex.load(cache_dir, feeds_key(settings, future))
     if nothing_changed(settings, feeds_index, scanned, now):
         report = report_unchanged(feeds_index)

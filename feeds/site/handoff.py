@@ -10,11 +10,18 @@ from __future__ import annotations
 import marshal
 import os
 import signal
+import threading
 from collections.abc import Callable
 
 _LENGTH = 8  # bytes of the little-endian length before each value
 _PR_SET_PDEATHSIG = 1  # prctl(2)
 _HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+def may_fork() -> bool:
+    """Whether this process may fork a child that runs Python: not with other threads,
+    one of which may hold a lock (the import lock, a logging handler's) the child needs."""
+    return threading.active_count() == 1
 
 
 def fork_child(reader: int, writer: int, work: Callable[[], None]) -> int:

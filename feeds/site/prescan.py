@@ -25,11 +25,10 @@ import contextlib
 import logging
 import os
 import signal
-import threading
 from pathlib import Path
 
 from feeds.safefile import read_named_text
-from feeds.site.handoff import fork_child, receive, send
+from feeds.site.handoff import fork_child, may_fork, receive, send
 from feeds.site.scan import Scan, decode_scan, encode_scan, scan
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class Prescan:
     @classmethod
     def start(cls, config_path: Path | None, site_dir: Path | None) -> Prescan | None:
         """Fork a child that scans the posts folder these options most likely name."""
-        if threading.active_count() > 1:  # forking a process with threads can deadlock
+        if not may_fork():
             return None
         try:
             reader, writer = os.pipe()
