@@ -264,7 +264,9 @@ services:
 """
 
 
-def bench_hugo(work: Path, site: Path, size: int, runs: int) -> Result | None:
+def hugo_site(work: Path, site: Path, size: int):
+    """Hugo's copy of the corpus (hard links), its build command, and what empties its output
+    for a cold build; None without Hugo."""
     hugo = shutil.which("hugo")
     if not hugo:
         return None
@@ -278,7 +280,15 @@ def bench_hugo(work: Path, site: Path, size: int, runs: int) -> Result | None:
         shutil.rmtree(root / "public", ignore_errors=True)
         shutil.rmtree(root / "resources", ignore_errors=True)
 
-    return series([hugo, "--quiet", "-s", str(root), "-d", str(root / "public")], runs, empty)
+    return [hugo, "--quiet", "-s", str(root), "-d", str(root / "public")], empty
+
+
+def bench_hugo(work: Path, site: Path, size: int, runs: int) -> Result | None:
+    found = hugo_site(work, site, size)
+    if found is None:
+        return None
+    command, empty = found
+    return series(command, runs, empty)
 
 
 def bench_jekyll(
