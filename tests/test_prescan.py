@@ -115,13 +115,19 @@ def test_a_scan_of_another_folder_is_not_taken(site, make_settings, tmp_path):
     assert children() == before
 
 
-def test_a_build_saved_since_the_scan_means_scanning_again(site, make_settings, tmp_path):
+def scanned_before_post_b(site, make_settings):
+    """A site built once, an early scan of it that has ended, then post b (乙) added."""
     site.post("2022-05-24-a.md", title="甲")
     settings = make_settings(site.root)
     build(settings, now=NOW)
     prescan = started(None, site.root)
-    wait_until_done(prescan.pid)  # its scan holds no post b
+    wait_until_done(prescan.pid)
     site.post("2022-05-25-b.md", title="乙")
+    return settings, prescan
+
+
+def test_a_build_saved_since_the_scan_means_scanning_again(site, make_settings, tmp_path):
+    settings, prescan = scanned_before_post_b(site, make_settings)
     build(settings, now=NOW)  # as the scheduler's build would: it publishes b and saves
     build(settings, now=NOW, prescan=prescan)
     atom = (tmp_path / "out" / "category" / "kejiribao" / "atom.xml").read_text(encoding="utf-8")
@@ -131,12 +137,7 @@ def test_a_build_saved_since_the_scan_means_scanning_again(site, make_settings, 
 def test_a_build_stopped_after_it_published_means_scanning_again(
     site, make_settings, tmp_path, monkeypatch
 ):
-    site.post("2022-05-24-a.md", title="甲")
-    settings = make_settings(site.root)
-    build(settings, now=NOW)
-    prescan = started(None, site.root)
-    wait_until_done(prescan.pid)  # its scan holds no post b
-    site.post("2022-05-25-b.md", title="乙")
+    settings, prescan = scanned_before_post_b(site, make_settings)
     atom = tmp_path / "out" / "category" / "kejiribao" / "atom.xml"
 
     def killed(index: FeedIndex, cache_dir: Path) -> None:
@@ -151,13 +152,8 @@ def test_a_build_stopped_after_it_published_means_scanning_again(
     assert "乙" in atom.read_text(encoding="utf-8")
 
 
-def test_a_post_added_after_the_scan_is_published_by_the_next_build(site, make_settings, tmp_path):
-    site.post("2022-05-24-a.md", title="甲")
-    settings = make_settings(site.root)
-    build(settings, now=NOW)
-    prescan = started(None, site.root)
-    wait_until_done(prescan.pid)
-    site.post("2022-05-25-b.md", title="乙")
+def test_a_post_added_after_the_scan_is_published_by_the_next_build(site, make_settings):
+    settings, prescan = scanned_before_post_b(site, make_settings)
     assert build(settings, now=NOW, prescan=prescan).mode == "unchanged"
     report = build(settings, now=NOW)
     assert (report.mode, report.posts) == ("incremental", 2)
