@@ -413,11 +413,15 @@ def subscribers() -> None:
 
 
 def _store(config_path: Path | None):
+    return _settings_and_store(config_path)[1]
+
+
+def _settings_and_store(config_path: Path | None):
     from feeds.config import load_settings
     from feeds.newsletter.subscribers import SubscriberStore
 
     settings = run(load_settings, config_path)
-    return run(SubscriberStore, settings.state_dir)
+    return settings, run(SubscriberStore, settings.state_dir)
 
 
 @subscribers.command("list")
@@ -465,12 +469,21 @@ def subscribers_add(
     Example:
       feeds subscribers add reader@example.com --name 读者 --categories kejiribao
     """
-    from feeds.newsletter.roster import categories_text, parse_categories
+    from feeds.newsletter.roster import categories_text, categories_without_posts, parse_categories
     from feeds.newsletter.subscribers import Origin
+    from feeds.output.build import current_posts
 
-    store = _store(config_path)
+    settings, store = _settings_and_store(config_path)
     known = store.by_email(email)
     wanted = parse_categories(categories)
+    if wanted:  # a name mistyped here would silently leave the reader without news
+        posts = run(current_posts, settings, now=datetime.now(UTC))
+        for unknown in categories_without_posts(wanted, posts):
+            click.echo(
+                f"warning: no published post is in category {unknown}; {email} gets "
+                "nothing from it until one is",
+                err=True,
+            )
     if known is not None and known.status == "active":
         name = known.name if name is None else name
         wanted = known.categories if categories is None else wanted

@@ -66,6 +66,20 @@ def test_add_list_remove(config):
     )
 
 
+def test_a_category_no_post_is_in_is_added_with_a_warning(config, site):
+    site.post("2022-05-24-a.md", categories="kejiribao")
+    added = feeds(
+        config, "subscribers", "add", "r@example.com", "--categories", "kejiribao kejribao"
+    )
+    assert (added.exit_code, added.stdout) == (0, "added: r@example.com (kejiribao kejribao)\n")
+    assert added.stderr == (
+        "warning: no published post is in category kejribao; r@example.com gets nothing "
+        "from it until one is\n"
+    )
+    known = feeds(config, "subscribers", "add", "s@example.com", "--categories", "kejiribao")
+    assert (known.exit_code, known.stderr) == (0, "")
+
+
 def test_a_bad_address_is_one_line_and_exit_2(config):
     result = feeds(config, "subscribers", "add", "not-an-address")
     assert result.exit_code == 2

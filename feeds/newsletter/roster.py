@@ -17,6 +17,7 @@ from feeds.config.files import MAX_SUBSCRIBERS_FILE_BYTES
 from feeds.errors import AddressError, FeedsError
 from feeds.newsletter.subscribers import STATUSES, Origin, Subscriber, SubscriberStore
 from feeds.safefile import Unreadable, read_named_text
+from feeds.site.post import Post
 
 COLUMNS = ("email", "name", "categories", "status", "created_at", "confirmed_at", "unsubscribed_at")
 SUPPRESSING = ("unsubscribed", "bounced", "complained")
@@ -33,6 +34,13 @@ def parse_categories(text: str | None) -> list[str] | None:
     """'all' or nothing is every category; else names split on spaces, commas, semicolons."""
     names = (text or "").replace(",", " ").replace(";", " ").split()
     return None if not names or names == ["all"] else names
+
+
+def categories_without_posts(names: Iterable[str], posts: Iterable[Post]) -> list[str]:
+    """The names no published post is in: mistyped, most likely, as category names are
+    matched exactly."""
+    present = {name for post in posts for name in post.categories}
+    return [name for name in names if name not in present]
 
 
 def describe(subscriber: Subscriber) -> str:
