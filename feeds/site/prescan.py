@@ -68,11 +68,11 @@ class Prescan:
             header = receive(self.reader)
             if header is None:
                 return None
-            folder, watched, identity = header
-            if folder != str(posts_dir) or watched != str(state_dir / FEED_INDEX):
+            folder, state, identity = header
+            if folder != str(posts_dir) or state != str(state_dir):
                 log.debug("scanned %s early, but the settings name %s", folder, posts_dir)
                 return None
-            if identity != _identity(watched):
+            if identity != _identity(state_dir):
                 log.debug("scanned %s early, but another build saved since", folder)
                 return None
             body = receive(self.reader)
@@ -126,13 +126,13 @@ def _scan_for_parent(writer: int, config_path: Path | None, site_dir: Path | Non
     if folders is None:
         return
     site, state = folders
-    posts_dir, watched = site / "_posts", str(state / FEED_INDEX)
-    send(writer, (str(posts_dir), watched, _identity(watched)))
+    posts_dir = site / "_posts"
+    send(writer, (str(posts_dir), str(state), _identity(state)))
     scanned = scan(posts_dir, processes=2)
     send(writer, encode_scan(scanned))
 
 
-def _identity(watched: str) -> Identity:
+def _identity(state_dir: Path) -> Identity:
     """The feed index's stamp, and the state folder's.
 
     A build saves the feed index last. One stopped before that (killed, or
@@ -141,11 +141,10 @@ def _identity(watched: str) -> Identity:
     which changed the folder's stamp: an early scan compared with that
     build's older index would take its new posts out of the feeds again.
     """
-    state_dir = os.path.dirname(os.path.dirname(watched)) or "."
-    return (_stamp(watched), _stamp(state_dir))
+    return (_stamp(state_dir / FEED_INDEX), _stamp(state_dir))
 
 
-def _stamp(path: str) -> Stamp:
+def _stamp(path: Path) -> Stamp:
     try:
         status = os.stat(path)
     except OSError:
