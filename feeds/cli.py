@@ -476,14 +476,6 @@ def subscribers_add(
     settings, store = _settings_and_store(config_path)
     known = store.by_email(email)
     wanted = parse_categories(categories)
-    if wanted:  # a name mistyped here would silently leave the reader without news
-        posts = run(current_posts, settings, now=datetime.now(UTC))
-        for unknown in categories_without_posts(wanted, posts):
-            click.echo(
-                f"warning: no published post is in category {unknown}; {email} gets "
-                "nothing from it until one is",
-                err=True,
-            )
     if known is not None and known.status == "active":
         name = known.name if name is None else name
         wanted = known.categories if categories is None else wanted
@@ -496,6 +488,14 @@ def subscribers_add(
         sys.exit(1)
     what = "unchanged" if not changed else "added" if known is None else "updated"
     click.echo(f"{what}: {subscriber.email} ({categories_text(subscriber.categories)})")
+    if categories is not None and subscriber.categories:  # a typo would leave them no news
+        posts = run(current_posts, settings, now=datetime.now(UTC))
+        for unknown in categories_without_posts(subscriber.categories, posts):
+            click.echo(
+                f"warning: no published post is in category {unknown}; {subscriber.email} gets "
+                "nothing from it until one is",
+                err=True,
+            )
 
 
 @subscribers.command("remove")

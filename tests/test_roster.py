@@ -78,6 +78,12 @@ def test_a_category_no_post_is_in_is_added_with_a_warning(config, site):
     )
     known = feeds(config, "subscribers", "add", "s@example.com", "--categories", "kejiribao")
     assert (known.exit_code, known.stderr) == (0, "")
+    feeds(config, "subscribers", "remove", "s@example.com")
+    refused = feeds(config, "subscribers", "add", "s@example.com", "--categories", "kejribao")
+    assert (refused.exit_code, refused.stderr) == (
+        1,
+        "s@example.com is unsubscribed; not re-activated\n",
+    )
 
 
 def test_a_bad_address_is_one_line_and_exit_2(config):
