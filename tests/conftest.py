@@ -62,6 +62,29 @@ def feeds_args(*args: object) -> list[str]:
     return [sys.executable, "-m", "feeds", *map(str, args)]
 
 
+def child_processes() -> set[str]:
+    """This process's child processes, running or not yet reaped."""
+    return {
+        child
+        for task in Path("/proc/self/task").iterdir()
+        for child in (task / "children").read_text(encoding="ascii").split()
+    }
+
+
+def wait_until_ended(pid: int, within: float = 10.0) -> None:
+    """Until a process has ended: gone, or a zombie (as a child not yet reaped stays)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        except FileNotFoundError:
+            return
+        if stat.split(")")[-1].split()[0] in "ZX":
+            return
+        assert time.monotonic() < deadline, f"process {pid} is still running"
+        time.sleep(0.01)
+
+
 def post_text(
     title: str | None = "标题",
     date: str | None = "2022-05-24 20:51:19 +0800",

@@ -20,38 +20,7 @@ from feeds.output.cache import FeedIndex
 from feeds.site import scan as scan_module
 from feeds.site.prescan import Prescan, guess_folders
 from feeds.site.scan import scan
-from tests.conftest import NOW, feeds_args
-
-
-def children() -> set[str]:
-    """This process's child processes, running or not yet reaped."""
-    return {
-        child
-        for task in Path("/proc/self/task").iterdir()
-        for child in (task / "children").read_text(encoding="ascii").split()
-    }
-
-
-def wait_until_done(pid: int) -> None:
-    """Until the child has sent all it had to send and ended (a zombie until reaped)."""
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}/stat").read_text(encoding="ascii").split(")")[-1].split()[0] != "Z":
-        assert time.monotonic() < deadline, "the child did not end"
-        time.sleep(0.01)
-
-
-def wait_until_ended(pid: int) -> None:
-    """Until a process that is not this one's child has ended (reaped, or a zombie)."""
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-        except FileNotFoundError:
-            return
-        if stat.split(")")[-1].split()[0] in "ZX":
-            return
-        assert time.monotonic() < deadline, f"process {pid} is still running"
-        time.sleep(0.01)
+from tests.conftest import NOW, child_processes, feeds_args, wait_until_ended
 
 
 def started(config_path: Path | None, site_dir: Path | None) -> Prescan:
@@ -109,10 +78,10 @@ def test_the_scan_taken_is_the_scan_of_the_posts(site, make_settings):
 def test_a_scan_of_another_folder_is_not_taken(site, make_settings, tmp_path):
     site.post("2022-05-24-a.md")
     settings = make_settings(site.root)
-    before = children()
+    before = child_processes()
     prescan = started(None, tmp_path / "elsewhere")
     assert prescan.take(settings.posts_dir, settings.state_dir) is None
-    assert children() == before
+    assert child_processes() == before
 
 
 def scanned_before_post_b(site, make_settings):
@@ -121,7 +90,7 @@ def scanned_before_post_b(site, make_settings):
     settings = make_settings(site.root)
     build(settings, now=NOW)
     prescan = started(None, site.root)
-    wait_until_done(prescan.pid)
+    wait_until_ended(prescan.pid, within=30)  # a zombie: it sent all it had
     site.post("2022-05-25-b.md", title="乙")
     return settings, prescan
 
@@ -193,10 +162,10 @@ def test_a_fork_refused_means_the_build_scans_for_itself(site, monkeypatch):
 
 def test_a_config_error_leaves_no_child_behind(site, tmp_path):
     (tmp_path / "config.yaml").write_text("feeds:\n  limit: 0\n", encoding="utf-8")
-    before = children()
+    before = child_processes()
     result = CliRunner().invoke(main, ["build", "--site", str(site.root)])
     assert result.exit_code == 2
-    assert children() == before
+    assert child_processes() == before
 
 
 def test_feeds_build_takes_the_scan_made_while_its_settings_loaded(site, tmp_path):

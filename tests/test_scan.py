@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from feeds.site import scan as scan_module
 from feeds.site.scan import Listed, Scan, decode_scan, encode_scan, scan
+from tests.conftest import child_processes
 
 
 @pytest.fixture
@@ -157,19 +158,10 @@ def test_a_fork_refused_means_statting_here(posts, split_small, monkeypatch):
     assert not {signal.SIGINT, signal.SIGTERM} & mask  # and no signal is left held
 
 
-def children() -> set[str]:
-    """This process's child processes, running or not yet reaped."""
-    return {
-        child
-        for task in Path("/proc/self/task").iterdir()
-        for child in (task / "children").read_text(encoding="ascii").split()
-    }
-
-
 def test_no_child_is_left_behind(posts, split_small):
-    before = children()
+    before = child_processes()
     scan(posts, processes=2)
-    assert children() == before
+    assert child_processes() == before
 
 
 # --- changed_since against the definition, for any edit of a large folder ---------------------
