@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from feeds.errors import StrictError
-from feeds.output.build import build
+from feeds.errors import ConfigError, StrictError
+from feeds.output.build import build, check_creatable
 from feeds.output.feedwriter import safe_slug
 from tests.conftest import CORPUS, NOW, post_text
 
@@ -335,3 +335,27 @@ def test_one_post_with_a_huge_title_leaves_every_other_entry_in_the_feeds(
     assert report.problems[0].source.endswith("2022-05-24-huge.md")
     for feed in ("atom.xml", "category/kejiribao/atom.xml"):
         assert len(check_feed(settings.output / feed).entries) == 22
+
+
+# --- the output and state folders, checked before a build writes anything ---------------------
+
+
+def test_a_folder_another_run_made_and_removed_meanwhile_can_be_created(tmp_path, monkeypatch):
+    """``feeds schedule`` may run two builds at once; each makes and removes the folder."""
+    folder = tmp_path / "out"
+    real_mkdir = os.mkdir
+
+    def made_by_another_run(path, mode=0o777):
+        if Path(path) == folder:  # it was there for mkdir, and gone again for is_dir()
+            raise FileExistsError(17, "File exists", str(path))
+        real_mkdir(path, mode)
+
+    monkeypatch.setattr(os, "mkdir", made_by_another_run)
+    check_creatable("output", folder)
+    assert not folder.exists()
+
+
+def test_a_file_where_the_folder_should_be_cannot_be_created(tmp_path):
+    (tmp_path / "out").write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^output: cannot create .*/out: File exists$"):
+        check_creatable("output", tmp_path / "out")

@@ -180,7 +180,7 @@ def folder_problem(folder: Path) -> str | None:
     Asks the operating system (access(2)) instead of writing a probe file, so
     checking leaves nothing behind; a read-only file system counts as not writable.
     """
-    target, mode = _nearest_existing(folder.absolute())
+    target, mode = nearest_existing(folder.absolute())
     prefix = "" if target == folder.absolute() else f"cannot create {folder}: "
     if not stat.S_ISDIR(mode):
         return f"{prefix}{target} is a file, not a folder"
@@ -192,7 +192,7 @@ def folder_problem(folder: Path) -> str | None:
 _ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
 
 
-def _nearest_existing(path: Path) -> tuple[Path, int]:
+def nearest_existing(path: Path) -> tuple[Path, int]:
     """``path`` or its nearest existing parent, with its mode from the same stat call.
 
     One call, not ``exists()`` then ``is_dir()``: a build of the scheduler may

@@ -16,6 +16,7 @@ import contextlib
 import gc
 import hashlib
 import logging
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from feeds.config import Settings
+from feeds.config.load import nearest_existing
 from feeds.errors import ConfigError, StrictError
 from feeds.locking import exclusive_lock
 from feeds.output.cache import (
@@ -130,6 +132,12 @@ def check_creatable(key: str, folder: Path) -> None:
     missing = [path for path in (folder, *folder.parents) if not path.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        # mkdir found it there, then asked is_dir(): a concurrent build of the scheduler may
+        # have made and removed it in between. Only a file in its place is a problem.
+        place, mode = nearest_existing(folder.absolute())
+        if place == folder.absolute() and not stat.S_ISDIR(mode):
+            raise ConfigError(f"{key}: cannot create {folder}: {exc.strerror}") from None
     except OSError as exc:
         raise ConfigError(f"{key}: cannot create {folder}: {exc.strerror}") from None
     for path in missing:
